@@ -1,4 +1,5 @@
-# The README's two commands: `make demo` (the main job) and `make test` (the whole test suite).
+# The README's two commands: `make demo` (the main job, `sar_ref_demo`; e.g. DEMO_ARGS='--budget tiny') and `make test`
+# (the whole test suite).
 # Both install what they need first, so they work on a fresh machine from a clean clone.
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -21,7 +22,7 @@ data:
 	else echo "no apt-get: torchvision will download Fashion-MNIST when online"; fi
 
 demo: install
-	$(PYTHON) -c "from sar_ref.data import *; import os; os.makedirs('runs/demo', exist_ok=True); x, y = load_fashion_mnist('train'); import torch; i = torch.cat([torch.nonzero(y == c)[:10, 0] for c in range(10)]); show_images(x[i], nrow=10, row_labels=CLASS_NAMES).savefig('runs/demo/real_images.png'); print('wrote runs/demo/real_images.png')"
+	sar_ref_demo $(DEMO_ARGS)
 
 test: install
 	nbdev_test

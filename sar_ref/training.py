@@ -72,6 +72,7 @@ class TrainConfig:
     sample_every: int = 0           # steps per sample grid (needs sample_fn); 0: never
     out_dir: str | None = None      # checkpoints (last.pt, prev.pt), metrics.jsonl, samples_*.png
     progress: bool = True           # tqdm bar on rank 0
+    resume: bool = False            # continue from out_dir's newest checkpoint when there is one (like fit(resume=True))
     find_unused_parameters: bool = False   # DDP: set when some parameters get no gradient in a step
 
     def __post_init__(self):
@@ -465,7 +466,7 @@ class FitResult:
         "The weights to sample with: the EMA when there is one."
         return self.ema if self.ema is not None else self.model
 
-FREE_ON_RESUME = ('steps', 'log_every', 'ckpt_every', 'sample_every', 'out_dir', 'progress')   # may change on resume
+FREE_ON_RESUME = ('steps', 'log_every', 'ckpt_every', 'sample_every', 'out_dir', 'progress', 'resume')   # may change on resume
 
 def make_checkpoint(model, ema, opt, scaler, stream, step, cfg, rng_states) -> dict:
     "Everything a resume needs, as tensors and plain containers."
@@ -496,6 +497,7 @@ def fit(model: nn.Module, data, cfg: TrainConfig | None = None, device=None, *, 
         raise TypeError(f"model: {type(model).__name__} needs a compute_loss(batch) -> (loss, metrics) method")
     model = getattr(model, '_orig_mod', model)             # a torch.compile'd model: train the original (use cfg.compile)
     out_dir = Path(cfg.out_dir) if cfg.out_dir else None
+    resume = resume or cfg.resume                            # cfg.resume lets train_* functions resume through **train_kw
     if resume and out_dir is None and resume_from is None: raise ValueError("resume=True: needs cfg.out_dir (or resume_from=path)")
     if cfg.sample_every and sample_fn is None: raise ValueError(f"sample_every={cfg.sample_every}: needs sample_fn")
 
