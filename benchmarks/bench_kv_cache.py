@@ -1,8 +1,9 @@
 """KV-cached against plain samplers (sar_ref.kv_cache vs sar_ref.fmt / sar_ref.var): wall time, speed-up curve, peak memory.
 
-Models: the Fashion-MNIST presets' sizes with random weights (FMTConfig.fashion: dim 128, 3+3 layers, 4 heads, N = 64,
-V = 256; VARConfig.fashion: depth 4, width 192, 4 heads, patch_nums (1, 2, 3, 4, 6, 8), V = 256, with a default
-MultiScaleVQVAE), since the cost does not depend on the weights. Classifier-free guidance on, as in the samplers'
+Models with random weights, since the cost does not depend on the weights. `--size fashion` (default): the Fashion-MNIST
+presets (FMTConfig.fashion, N = 64 tokens, V = 256; VARConfig.fashion, patch_nums (1, 2, 3, 4, 6, 8), V = 256, with a
+default MultiScaleVQVAE). `--size large`: the sizes where a KV cache matters on a GPU: 16x16 tokens and V = 4096, an
+FMT of dim 768 with 6+6 layers (about 100M parameters) and VAR d16 with the ImageNet-256 scales (310M parameters). Classifier-free guidance on, as in the samplers'
 defaults (FMT cfg 2.0, VAR cfg 1.5), so every batch is doubled. FMT samplers return tokens; VAR samplers also decode
 the images (both do). Each configuration runs plain and cached interleaved (alternating which goes first), after
 `--warmup` untimed rounds, and reports medians over `--repeats`; the plain and cached tokens are compared too.
@@ -13,7 +14,7 @@ memory events (profile_memory=True): the peak of the running sum of tensor alloc
 CPU analogue of max_memory_allocated; Python objects and allocator caching are not counted). The size of the
 preallocated KV buffers is printed as well.
 
-    python benchmarks/bench_kv_cache.py [--device cuda] [--batches 1 64] [--repeats 3] [--threads 1]
+    python benchmarks/bench_kv_cache.py [--device cuda] [--size large] [--batches 1 64] [--repeats 3] [--threads 1]
                                         [--curve-steps 4 8 16 32 64] [--png PATH] [--no-memory]
 """
 from __future__ import annotations
@@ -34,16 +35,26 @@ from sar_ref.var import VAR, VARConfig, generate as var_generate
 
 FMT_CFG, VAR_CFG = 2.0, 1.5
 CONFIGS = {                                 # name -> (model kind, order, intervals)
-    'FMT AR (64 steps)': ('fmt', 'raster', 'ar'),
+    'FMT AR (1 token/step)': ('fmt', 'raster', 'ar'),
     'FMT SAR-TS (16 steps)': ('fmt', 'random', 'cosine:16'),
     'FMT SAR-TS (8 steps)': ('fmt', 'random', 'cosine:8'),
-    'VAR (6 scales)': ('var', None, None),
+    'VAR (all scales)': ('var', None, None),
 }
 
 
+SIZE = 'fashion'                            # set by --size
+LARGE_PATCH_NUMS = (1, 2, 3, 4, 5, 6, 8, 10, 13, 16)   # VAR's ImageNet-256 scales
+
+
 def build(kind: str, device):
-    "A Fashion-MNIST-sized model with random weights, in eval mode."
+    "A model of the --size preset with random weights, in eval mode."
     torch.manual_seed(0)
+    if SIZE == 'large':     # 16x16 tokens, V = 4096: FMT ~100M (dim 768, 6+6 layers), VAR d16 (310M with 1000 classes)
+        if kind == 'fmt':
+            return FMT(FMTConfig.fashion('SAR-TS', dim=768, enc_depth=6, dec_depth=6, n_heads=12, h=16, w=16,
+                                         vocab_size=4096)).to(device).eval()
+        tok = MultiScaleVQVAE(MSVQConfig(image_size=64, vocab_size=4096, patch_nums=LARGE_PATCH_NUMS))
+        return VAR(VARConfig.paper(16, vocab_size=4096, n_classes=1000, patch_nums=LARGE_PATCH_NUMS), tok).to(device).eval()
     if kind == 'fmt': return FMT(FMTConfig.fashion('SAR-TS')).to(device).eval()
     return VAR(VARConfig.fashion(), MultiScaleVQVAE(MSVQConfig())).to(device).eval()
 
@@ -153,6 +164,8 @@ def plot_curve(rows, path: str, batch: int, device):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--device', default='cpu')
+    ap.add_argument('--size', default='fashion', choices=['fashion', 'large'],
+                    help="'fashion': the Fashion-MNIST presets; 'large': 16x16 tokens, V 4096, FMT ~100M, VAR d16")
     ap.add_argument('--batches', nargs='+', type=int, default=[1, 64])
     ap.add_argument('--configs', nargs='+', default=list(CONFIGS), choices=list(CONFIGS))
     ap.add_argument('--repeats', type=int, default=3, help='timed rounds per measurement (median)')
@@ -165,6 +178,8 @@ def main(argv=None):
     ap.add_argument('--threads', type=int, default=0, help='torch threads (0: leave as is)')
     ap.add_argument('--json', default=None, help='also write all results to this file')
     args = ap.parse_args(argv)
+    global SIZE
+    SIZE = args.size
     if args.threads: torch.set_num_threads(args.threads)
     torch.set_grad_enabled(False)
     device = torch.device(args.device)
@@ -174,7 +189,8 @@ def main(argv=None):
     for kind in sorted({CONFIGS[name][0] for name in args.configs}):
         m = build(kind, device)
         c = m.cfg
-        size = (f"dim {c.dim}, {c.enc_depth}+{c.dec_depth} layers" if kind == 'fmt' else f"width {c.width}, depth {c.depth}")
+        size = (f"dim {c.dim}, {c.enc_depth}+{c.dec_depth} layers, {c.h * c.w} tokens" if kind == 'fmt' else
+                f"width {c.width}, depth {c.depth}, {sum(p * p for p in c.patch_nums)} tokens in {len(c.patch_nums)} scales")
         print(f"{kind.upper()}: {size}, {c.n_heads} heads, vocabulary {c.vocab_size}, "
               f"{sum(p.numel() for n, p in m.named_parameters() if not n.startswith('tokenizer.')):,} parameters")
     results = {'wall': [], 'curve': [], 'memory': []}

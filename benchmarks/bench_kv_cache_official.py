@@ -12,7 +12,6 @@ ours plain (`sar_ref.var.generate`), ours cached (`sar_ref.kv_cache.var_generate
 """
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -20,25 +19,14 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_var_official import build, timed   # noqa: E402  (the official-code import and the shared configuration)
+from bench_var_official import build, parse_args, timed   # noqa: E402  (the official-code import and the shared configuration)
 
 from sar_ref.kv_cache import make_caches, var_generate_cached  # noqa: E402
 from sar_ref.var import generate  # noqa: E402
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--official', default=os.environ.get('SAR_REF_OFFICIAL_VAR'),
-                    help='folder of a FoundationVision/VAR checkout (or env SAR_REF_OFFICIAL_VAR)')
-    ap.add_argument('--device', default='cpu')
-    ap.add_argument('--batch', type=int, default=16)
-    ap.add_argument('--repeats', type=int, default=10, help='timed rounds (median)')
-    ap.add_argument('--warmup', type=int, default=2)
-    ap.add_argument('--cfg', type=float, default=1.5, help='guidance scale')
-    ap.add_argument('--threads', type=int, default=0, help='torch threads (0: leave as is)')
-    args = ap.parse_args(argv)
-    if not args.official: ap.error('--official PATH (or SAR_REF_OFFICIAL_VAR) is required')
-    if args.threads: torch.set_num_threads(args.threads)
+    args = parse_args(__doc__.splitlines()[0], argv)
     torch.set_grad_enabled(False)
     device = torch.device(args.device)
     tok, ours, vae, theirs = build(args, device)

@@ -188,14 +188,17 @@ def _sync(device: torch.device):
 
 @torch.no_grad()
 def sample_images(model: nn.Module, labels: torch.Tensor, tokenizer: nn.Module | None = None, order=None, intervals=None,
-                  cfg: float | None = None, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, seed: int = 0,
+                  cfg: float | None = None, cfg_schedule: str | None = None, temperature: float = 1.0, top_k: int = 0,
+                  top_p: float = 1.0, seed: int = 0,
                   kv_cache: bool = True, batch_size: int = SAMPLE_BATCH, progress: bool = True,
                   desc: str = 'sampling') -> tuple[torch.Tensor, float]:
     "Images uint8 (N, 32, 32) for class labels (N,) from a VAR or FMT, and the seconds the draw took."
     device = next(model.parameters()).device
     kw = dict(cfg=default_cfg(model) if cfg is None else cfg, temperature=temperature, top_k=top_k, top_p=top_p,
               generator=torch.Generator(device=device).manual_seed(seed))
-    if model.kind == 'fmt': kw.update(order=order, intervals=intervals, tokenizer=tokenizer)
+    if model.kind == 'fmt':
+        kw.update(order=order, intervals=intervals, tokenizer=tokenizer)
+        if cfg_schedule is not None: kw['cfg_schedule'] = cfg_schedule        # else the sampler's default
     sample = sampler_for(model, kv_cache)
     out = []
     _sync(device)
@@ -517,7 +520,7 @@ def sar_ref_sample(
     steps: int = None,          # FMT: number of sets (cosine schedule); VAR: always its scales (default: the model's own)
     order: str = None,          # FMT: generation order, one of raster, random, fixed_random, spiral, lattice, checkerboard (default: the model's)
     intervals: str = None,      # FMT: the sets as a spec, e.g. ar, cosine:8, equal:16, random:8 (instead of --steps)
-    cfg: float = None,          # classifier-free guidance scale (default: the sampler's own, VAR 1.5, FMT 2.0)
+    cfg: float = None,          # classifier-free guidance scale (default: the sampler's own, VAR 1.5, FMT 2.5)
     temperature: float = 1.0,   # softmax temperature of every draw
     top_k: int = 0,             # keep the k most likely tokens at each draw (0: all)
     top_p: float = 1.0,         # keep the smallest set of tokens holding this much probability (1: all)

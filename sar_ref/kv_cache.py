@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from einops import rearrange
 
-from .fmt import (FMT, DecoderBlock, EncoderBlock, _check_labels, _partition_for, cfg_strength,
+from .fmt import (FMT, FMT_CFG, FMT_CFG_SCHEDULE, DecoderBlock, EncoderBlock, cfg_strength, check_labels, partition_for,
                          check_sampling_args as check_fmt_sampling_args)
 from .partitions import SetPartition, set_masks
 from .var import VAR, AdaLNBlock, check_sampling_args as check_var_sampling_args, sample_tokens
@@ -215,7 +215,7 @@ def fmt_sample_sets(model: FMT, labels: torch.Tensor, partition: SetPartition, t
                     top_p: float = 1.0, generator: torch.Generator | None = None, caches: ModelCache | None = None):
     "Yield (k, canvas (B, N), known (B, N), guided logits (B, n_k, V) or None for a given set) after each set: cached `sample_sets`."
     check_fmt_sampling_args(temperature, top_k, top_p, cfg, cfg_schedule)
-    labels = _check_labels(labels, model.cfg.n_classes)
+    labels = check_labels(labels, model.cfg.n_classes)
     B, n, device = len(labels), model.cfg.h * model.cfg.w, labels.device
     if partition.n_context and tokens is None: raise ValueError(f"tokens: needed for the {partition.n_context} given set(s) of the partition")
     canvas = torch.zeros(B, n, dtype=torch.long, device=device) if tokens is None else tokens.reshape(B, n).long().clone()
@@ -247,14 +247,14 @@ def fmt_sample_sets(model: FMT, labels: torch.Tensor, partition: SetPartition, t
         yield k, canvas.clone(), known.clone(), logits
 
 @torch.no_grad()
-def fmt_generate_cached(model: FMT, labels: torch.Tensor, order=None, intervals=None, cfg: float = 2.0,
-                        cfg_schedule: str = 'linear', temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+def fmt_generate_cached(model: FMT, labels: torch.Tensor, order=None, intervals=None, cfg: float = FMT_CFG,
+                        cfg_schedule: str = FMT_CFG_SCHEDULE, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
                         generator: torch.Generator | None = None, partition: SetPartition | None = None,
                         tokens: torch.Tensor | None = None, tokenizer=None, caches: ModelCache | None = None):
     "KV-cached set-by-set sampler with the arguments of `sar_ref.fmt.generate`: tokens (B, h, w) (and images with a tokenizer)."
     was_training = model.training
     model.eval()
-    part = _partition_for(model, len(labels), order, intervals, partition, generator, labels.device)
+    part = partition_for(model, len(labels), order, intervals, partition, generator, labels.device)
     for _, canvas, _, _ in fmt_sample_sets(model, labels, part, tokens, cfg, cfg_schedule, temperature, top_k, top_p,
                                            generator, caches): pass
     model.train(was_training)
