@@ -6,7 +6,7 @@ classifier accuracy, precision and recall against the test split (sar_ref.evalua
 `sar_ref.fmt.FMT_CFG` / `FMT_CFG_SCHEDULE` were chosen; the reference set is the test split, so the chosen setting
 is selected on the evaluation data (a strict protocol would hold out a validation split).
 
-    python benchmarks/bench_fmt_cfg.py --run runs/demo [--seeds 0 1] [--threads 2]
+    python benchmarks/bench_fmt_cfg.py --run runs/demo [--seeds 0 1] [--device cuda] [--threads 2]
 """
 from __future__ import annotations
 
@@ -29,16 +29,17 @@ def main(argv=None):
     ap.add_argument('--schedules', nargs='+', default=['linear', 'constant'], choices=['linear', 'constant'])
     ap.add_argument('--seeds', nargs='+', type=int, default=[0])
     ap.add_argument('--per-class', type=int, default=100)
+    ap.add_argument('--device', default='cpu')
     ap.add_argument('--threads', type=int, default=0, help='torch threads (0: leave as is)')
     args = ap.parse_args(argv)
     if args.threads: torch.set_num_threads(args.threads)
     run = Path(args.run)
-    clf = load_or_train_classifier(run / 'classifier.pt', device='cpu')
+    clf = load_or_train_classifier(run / 'classifier.pt', device=args.device)
     real = real_features(classifier=clf)
     labels = class_major_labels(args.per_class)
     print(f"{'model':14s} {'intervals':10s} {'schedule':9s} {'cfg':>4s} {'seed':>4s} {'FD':>7s} {'acc':>6s} {'prec':>6s} {'rec':>6s} {'s':>5s}")
     for ckpt, intervals in ROWS:
-        model, tok = load_generator(run / ckpt, device='cpu')
+        model, tok = load_generator(run / ckpt, device=args.device)
         for schedule in args.schedules:
             for cfg in args.cfgs:
                 for seed in args.seeds:
