@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -51,12 +52,12 @@ def _stage(files: dict, cache: Path) -> Path:
     raw.mkdir(parents=True, exist_ok=True)
     for name, src in files.items():
         if (raw / name).is_file(): continue
-        tmp_dir = raw / '.staging'
-        tmp_dir.mkdir(exist_ok=True)
-        if src.suffix == '.gz': extract_archive(str(src), str(tmp_dir))   # torchvision's own gzip handling
-        else: shutil.copyfile(src, tmp_dir / name)
-        os.replace(tmp_dir / name, raw / name)   # atomic: a half-written file never looks complete
-        tmp_dir.rmdir()
+        tmp_dir = Path(tempfile.mkdtemp(prefix='.staging-', dir=raw))   # one per process: parallel test workers stage at once
+        try:
+            if src.suffix == '.gz': extract_archive(str(src), str(tmp_dir))   # torchvision's own gzip handling
+            else: shutil.copyfile(src, tmp_dir / name)
+            os.replace(tmp_dir / name, raw / name)   # atomic: a half-written file never looks complete
+        finally: shutil.rmtree(tmp_dir, ignore_errors=True)
     return cache
 
 # %% ../nbs/00_data.ipynb #7170a39b

@@ -38,6 +38,25 @@ def test_explicit_root_is_staged(tmp_path, monkeypatch):
     assert x.shape == (10, 1, 32, 32) and y.shape == (10,)
 
 
+def _load_test_labels(cache: str) -> int:
+    "In a fresh process with its own cache folder: load the test labels, return how many."
+    import os
+    os.environ['SAR_REF_DATA'] = cache
+    from sar_ref.data import load_fashion_mnist
+    return len(load_fashion_mnist('test')[1])
+
+
+def test_parallel_first_loads_share_one_cache(tmp_path):
+    "Processes staging into the same empty cache at once (nbdev_test's workers on a fresh machine) all succeed."
+    if data._idx_source(data.DEBIAN_DIR) is None: pytest.skip("needs Debian's dataset-fashion-mnist as the source folder")
+    import multiprocessing as mp
+    with mp.get_context('spawn').Pool(4) as pool:
+        counts = pool.map(_load_test_labels, [str(tmp_path / 'cache')] * 4)
+    assert counts == [10_000] * 4
+    raw = tmp_path / 'cache' / 'FashionMNIST' / 'raw'
+    assert sorted(p.name for p in raw.iterdir()) == sorted(data.IDX_FILES)     # no staging folders left behind
+
+
 def test_subsets_and_ranges():
     x, y = load_fashion_mnist('train', n=data.TEST_SUBSET)
     assert x.shape == (data.TEST_SUBSET, 1, 32, 32) and x.dtype == torch.float32
