@@ -246,10 +246,10 @@ def _batch_kw(b: Budget) -> dict:
     return {} if b.batch_size is None else {'batch_size': b.batch_size}
 
 def train_classifier_stage(run: Path, b: Budget, device, seed: int, fit_kw: dict):
-    "The evaluation classifier (notebook 08); `train_classifier` takes no **train_kw, so an interrupted one restarts."
+    "The evaluation classifier (notebook 08)."
     train_classifier(steps=b.train_steps(train_classifier), cfg=ClassifierConfig.tiny() if b.tiny_models else None,
                      n_train=min(b.n_train or CLASSIFIER_TRAIN, CLASSIFIER_TRAIN), device=device, seed=seed,
-                     ckpt_path=run / 'classifier.pt', progress=fit_kw['progress'], **_batch_kw(b))
+                     ckpt_path=run / 'classifier.pt', **_batch_kw(b), **fit_kw)
 
 def train_vqvae_stage(run: Path, b: Budget, device, seed: int, fit_kw: dict):
     "The single-scale VQ-VAE (notebook 02): the FMTs' tokenizer and the multi-scale tokenizer's starting point."
@@ -582,15 +582,17 @@ def sar_ref_train_classifier(
     lr: float = default_arg(train_classifier, 'lr'),                # peak learning rate
     n_train: int = default_arg(train_classifier, 'n_train'),        # first n training images (at most 50,000: the rest are held out for the real-data floor)
     tiny: bool = False,         # the tiny test config instead of the default classifier
+    work_dir: str = None,       # folder for resumable fit checkpoints and metrics.jsonl; the same command again resumes from it
+    ckpt_every: int = 100,      # steps between fit checkpoints in --work_dir
     device: str = 'auto',       # 'auto' (cuda, then mps, then cpu), 'cpu', 'cuda', 'cuda:N' or 'mps'
     seed: int = 0,              # seeds the initialisation and the data order
     threads: int = 0,           # torch CPU threads (0: torch's default)
 ):
     "Train the evaluation classifier of notebook 08 (sar_ref.evaluation.train_classifier) and save it."
-    device, _ = check_train_args('sar_ref_train_classifier', steps, batch_size, n_train, seed, threads, device, None, 1)
+    device, fit_kw = check_train_args('sar_ref_train_classifier', steps, batch_size, n_train, seed, threads, device, work_dir, ckpt_every)
     t0, path = time.perf_counter(), _out(out, 'classifier.pt')
     train_classifier(steps=steps, batch_size=batch_size, lr=lr, n_train=n_train, cfg=ClassifierConfig.tiny() if tiny else None,
-                     device=device, seed=seed, ckpt_path=path)
+                     device=device, seed=seed, ckpt_path=path, **fit_kw)
     _report(path, t0)
 
 @call_parse

@@ -133,16 +133,17 @@ CLASSIFIER_TRAIN = 50_000   # the classifier sees training images [0, 50000); [5
 
 def train_classifier(steps: int = 900, batch_size: int = 128, device=None, seed: int = 0, ckpt_path: str | Path | None = None,
                      cfg: ClassifierConfig | None = None, n_train: int = CLASSIFIER_TRAIN, lr: float = 3e-3,
-                     progress: bool = True) -> tuple[FashionClassifier, list[dict]]:
+                     progress: bool = True, **train_kw) -> tuple[FashionClassifier, list[dict]]:
     "Train the feature classifier on the first `n_train` training images; returns (model in eval mode, history)."
     if not isinstance(n_train, int) or not 0 < n_train <= CLASSIFIER_TRAIN:
         raise ValueError(f"n_train={n_train!r}: expected an int in 1..{CLASSIFIER_TRAIN} (the rest of the split is held out)")
     x, y = load_fashion_mnist('train', n=n_train)
     torch.manual_seed(seed)
     t0 = time.perf_counter()
-    run = fit(FashionClassifier(cfg or ClassifierConfig()), (x, y),
-              TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(50, steps // 10), weight_decay=0.01,
-                          ema_decay=0.0, seed=seed, log_every=min(25, steps), progress=progress), device=device)
+    tcfg = TrainConfig(**{**dict(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(50, steps // 10), weight_decay=0.01,
+                                 ema_decay=0.0, seed=seed, log_every=min(25, steps), progress=progress),
+                          **train_kw})                               # e.g. out_dir and resume=True: the main job resumes it
+    run = fit(FashionClassifier(cfg or ClassifierConfig()), (x, y), tcfg, device=device)
     seconds = time.perf_counter() - t0
     model = run.model.eval()
     if ckpt_path is not None:
