@@ -237,7 +237,9 @@ class VAR(nn.Module):
         loss = F.cross_entropy(logits.flatten(0, 1).float(), tokens.flatten())
         hit = (logits.detach().argmax(-1) == tokens).float()            # (B, L)
         metrics = {'acc': hit.mean()}
-        for k, p in enumerate(self.cfg.patch_nums): metrics[f'acc_{p}x{p}'] = hit[:, self.levels == k].mean()
+        start = 0
+        for p in self.cfg.patch_nums:                                   # slices, not a boolean mask: no GPU sync
+            metrics[f'acc_{p}x{p}'] = hit[:, start:start + p * p].mean(); start += p * p
         return loss, metrics
 
 def check_tokenizer(cfg: VARConfig, tokenizer) -> None:
