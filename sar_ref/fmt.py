@@ -5,10 +5,9 @@
 # %% ../nbs/06_fmt.ipynb #505c9cb4
 from __future__ import annotations
 
-import hashlib
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -16,55 +15,21 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 
-from .data import N_CLASSES, checkpoint_dir, get_device, load_fashion_mnist, seed_everything
+from .data import N_CLASSES, checkpoint_dir, get_device, seed_everything
 from .partitions import (INTERVAL_SPECS, ORDERS, PRESETS, SetPartition, inpaint_partition, make_intervals,
-                                make_partition)
+                                make_partition, set_masks)
 from .training import TrainConfig, fit, load_checkpoint, load_model, register_model, save_model
-from .var import sample_tokens
-from .vqvae import train_vqvae
+from .var import (MLP, Attention, KVCache, ModelCache, TokenGenerator, check_sampling_args, drop_class_labels,
+                         eval_mode, guidance_scale, guide, ready_cache, sample_tokens, tokenized_fashion_mnist,
+                         tokenizer_digest, with_null_class)
+from .vqvae import VQVAE, train_vqvae
 
 # %% auto #0
-__all__ = ['FMT_CFG', 'FMT_CFG_SCHEDULE', 'Attention', 'MLP', 'EncoderBlock', 'DecoderBlock', 'FMTConfig', 'FMT',
-           'check_sampling_args', 'cfg_strength', 'check_labels', 'sample_sets', 'partition_for', 'generate', 'inpaint',
-           'tokenizer_digest', 'load_tokenizer', 'tokenize', 'tokenized_fashion_mnist', 'train_fmt', 'fmt_checkpoint',
-           'load_fmt']
-
-# %% ../nbs/06_fmt.ipynb #6df8e155
-class Attention(nn.Module):
-    "Multi-head attention with separate query, key/value and attention steps; `mask` is boolean, True = may attend."
-    def __init__(self, dim: int, n_heads: int):
-        super().__init__()
-        if dim % n_heads: raise ValueError(f"dim={dim}: expected a multiple of n_heads={n_heads}")
-        self.n_heads = n_heads
-        self.q = nn.Linear(dim, dim)
-        self.kv = nn.Linear(dim, 2 * dim)
-        self.proj = nn.Linear(dim, dim)
-
-    def project_q(self, x: torch.Tensor) -> torch.Tensor:
-        "(B, L, C) -> queries (B, H, L, C/H)."
-        return rearrange(self.q(x), 'b l (h d) -> b h l d', h=self.n_heads)
-
-    def project_kv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        "(B, L, C) -> keys, values (B, H, L, C/H) each."
-        k, v = rearrange(self.kv(x), 'b l (two h d) -> two b h l d', two=2, h=self.n_heads)
-        return k, v
-
-    def attend(self, q, k, v, mask: torch.Tensor | None = None) -> torch.Tensor:
-        "Softmax attention of q over (k, v) where `mask` (L_q, L_k) allows, then the output projection: (B, L_q, C)."
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)   # (B, H, L_q, C/H)
-        return self.proj(rearrange(out, 'b h l d -> b l (h d)'))
-
-    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
-        "Self-attention over `x`, or cross-attention from `x` to `context`."
-        k, v = self.project_kv(x if context is None else context)
-        return self.attend(self.project_q(x), k, v, mask)
+__all__ = ['FMT_CFG', 'FMT_CFG_SCHEDULE', 'EncoderBlock', 'DecoderBlock', 'FMTConfig', 'FMT', 'cached_plan', 'step_masks',
+           'set_logits', 'partition_for', 'generate_steps', 'generate', 'inpaint', 'load_tokenizer', 'train_fmt',
+           'fmt_checkpoint', 'load_fmt']
 
 # %% ../nbs/06_fmt.ipynb #62f5f9f4
-class MLP(nn.Sequential):
-    "Linear -> GELU (tanh) -> Linear, `ratio` times wider inside."
-    def __init__(self, dim: int, ratio: float = 4.0):
-        super().__init__(nn.Linear(dim, int(dim * ratio)), nn.GELU(approximate='tanh'), nn.Linear(int(dim * ratio), dim))
-
 class EncoderBlock(nn.Module):
     "Pre-norm self-attention (mask m_e) and MLP."
     def __init__(self, dim: int, n_heads: int, mlp_ratio: float = 4.0):
@@ -72,8 +37,8 @@ class EncoderBlock(nn.Module):
         self.norm1, self.attn = nn.LayerNorm(dim), Attention(dim, n_heads)
         self.norm2, self.mlp = nn.LayerNorm(dim), MLP(dim, mlp_ratio)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x), mask=mask)     # (B, L_enc, C)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, cache: KVCache | None = None) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x), mask=mask, cache=cache)      # (B, L_enc, C)
         return x + self.mlp(self.norm2(x))
 
 class DecoderBlock(nn.Module):
@@ -84,9 +49,11 @@ class DecoderBlock(nn.Module):
         self.norm2, self.cross_attn = nn.LayerNorm(dim), Attention(dim, n_heads)
         self.norm3, self.mlp = nn.LayerNorm(dim), MLP(dim, mlp_ratio)
 
-    def forward(self, q: torch.Tensor, memory: torch.Tensor, self_mask: torch.Tensor, cross_mask: torch.Tensor) -> torch.Tensor:
-        q = q + self.self_attn(self.norm1(q), mask=self_mask)                     # (B, N_q, C)
-        q = q + self.cross_attn(self.norm2(q), context=memory, mask=cross_mask)   # (B, N_q, C)
+    def forward(self, q: torch.Tensor, memory: torch.Tensor, self_mask: torch.Tensor | None = None,
+                cross_mask: torch.Tensor | None = None, self_cache: KVCache | None = None,
+                cross_cache: KVCache | None = None) -> torch.Tensor:
+        q = q + self.self_attn(self.norm1(q), mask=self_mask, cache=self_cache)                       # (B, N_q, C)
+        q = q + self.cross_attn(self.norm2(q), context=memory, mask=cross_mask, cache=cross_cache)    # (B, N_q, C)
         return q + self.mlp(self.norm3(q))
 
 # %% ../nbs/06_fmt.ipynb #c800494c
@@ -97,7 +64,7 @@ class FMTConfig:
     h: int = 8                          # token grid
     w: int = 8
     n_classes: int = N_CLASSES          # class ids 0..n_classes-1; n_classes is the null class
-    dim: int = 96                       # C
+    width: int = 96                     # C
     enc_depth: int = 2
     dec_depth: int = 2
     n_heads: int = 4
@@ -106,12 +73,13 @@ class FMTConfig:
     order: str = 'random'               # training and default sampling order, one of ORDERS
     train_intervals: str = 'random:16'  # how intervals are drawn for each training batch (INTERVAL_SPECS)
     sample_intervals: str = 'cosine:16' # default intervals for sampling
+    tokenizer: dict | None = None       # the frozen tokenizer's kind and config; filled in by FMT(cfg, tokenizer)
 
     def __post_init__(self):
-        for name in ('vocab_size', 'h', 'w', 'n_classes', 'dim', 'enc_depth', 'dec_depth', 'n_heads'):
+        for name in ('vocab_size', 'h', 'w', 'n_classes', 'width', 'enc_depth', 'dec_depth', 'n_heads'):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0: raise ValueError(f"{name}={v!r}: expected a positive int")
-        if self.dim % self.n_heads: raise ValueError(f"dim={self.dim}: expected a multiple of n_heads={self.n_heads}")
+        if self.width % self.n_heads: raise ValueError(f"n_heads={self.n_heads}: must divide width={self.width}")
         if not 0 <= self.class_dropout < 1: raise ValueError(f"class_dropout={self.class_dropout!r}: expected a float in [0, 1)")
         if self.order not in ORDERS: raise ValueError(f"order={self.order!r}: expected one of {ORDERS}")
         for name in ('train_intervals', 'sample_intervals'):
@@ -129,12 +97,12 @@ class FMTConfig:
     @classmethod
     def tiny(cls, preset: str = 'SAR-TS', **kw) -> FMTConfig:
         "A seconds-to-train test model."
-        return cls.from_preset(preset, **{**dict(dim=32, enc_depth=1, dec_depth=1, n_heads=2, mlp_ratio=2.0), **kw})
+        return cls.from_preset(preset, **{**dict(width=32, enc_depth=1, dec_depth=1, n_heads=2, mlp_ratio=2.0), **kw})
 
     @classmethod
     def fashion(cls, preset: str = 'SAR-TS', **kw) -> FMTConfig:
         "The Fashion-MNIST model: about 3 minutes of training on a 2-core CPU."
-        return cls.from_preset(preset, **{**dict(dim=96, enc_depth=2, dec_depth=2, n_heads=4), **kw})
+        return cls.from_preset(preset, **{**dict(width=96, enc_depth=2, dec_depth=2, n_heads=4), **kw})
 
 # %% ../nbs/06_fmt.ipynb #66a21807
 def _init_weights(module: nn.Module):
@@ -146,25 +114,34 @@ def _init_weights(module: nn.Module):
         nn.init.ones_(module.weight); nn.init.zeros_(module.bias)
 
 @register_model
-class FMT(nn.Module):
+class FMT(TokenGenerator):
     "Fully Masked Transformer: encoder over [cls] + sets 1..K-1, decoder of position queries, head over the codebook."
     kind = 'fmt'
+    config_class = FMTConfig
 
-    def __init__(self, cfg: FMTConfig | None = None):
+    def __init__(self, cfg: FMTConfig | None = None, tokenizer: VQVAE | None = None):
         super().__init__()
-        self.cfg = cfg = cfg or FMTConfig()
-        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.dim)
-        self.pos_emb = nn.Parameter(torch.zeros(cfg.h * cfg.w, cfg.dim))   # one vector per grid position
-        self.class_emb = nn.Embedding(cfg.n_classes + 1, cfg.dim)           # + the null class
-        self.encoder = nn.ModuleList([EncoderBlock(cfg.dim, cfg.n_heads, cfg.mlp_ratio) for _ in range(cfg.enc_depth)])
-        self.enc_norm = nn.LayerNorm(cfg.dim)
-        self.decoder = nn.ModuleList([DecoderBlock(cfg.dim, cfg.n_heads, cfg.mlp_ratio) for _ in range(cfg.dec_depth)])
-        self.dec_norm = nn.LayerNorm(cfg.dim)
-        self.head = nn.Linear(cfg.dim, cfg.vocab_size)
+        cfg, tokenizer = self.attach_tokenizer(cfg or FMTConfig(), tokenizer)
+        self.cfg, C = cfg, cfg.width
+        self.tok_emb = nn.Embedding(cfg.vocab_size, C)
+        self.pos_emb = nn.Parameter(torch.zeros(cfg.h * cfg.w, C))        # one vector per grid position
+        self.class_emb = nn.Embedding(cfg.n_classes + 1, C)                # + the null class
+        self.encoder = nn.ModuleList([EncoderBlock(C, cfg.n_heads, cfg.mlp_ratio) for _ in range(cfg.enc_depth)])
+        self.enc_norm = nn.LayerNorm(C)
+        self.decoder = nn.ModuleList([DecoderBlock(C, cfg.n_heads, cfg.mlp_ratio) for _ in range(cfg.dec_depth)])
+        self.dec_norm = nn.LayerNorm(C)
+        self.head = nn.Linear(C, cfg.vocab_size)
         self.apply(_init_weights)
         nn.init.normal_(self.pos_emb, std=0.02)
         for name, p in self.named_parameters():     # residual output projections scaled by depth (GPT-2)
-            if name.endswith(('proj.weight', 'mlp.2.weight')): nn.init.normal_(p, std=0.02 / math.sqrt(2 * (cfg.enc_depth + cfg.dec_depth)))
+            if name.endswith(('proj.weight', 'mlp.fc2.weight')): nn.init.normal_(p, std=0.02 / math.sqrt(2 * (cfg.enc_depth + cfg.dec_depth)))
+        self.freeze_tokenizer(tokenizer)
+
+    def check_tokenizer(self, cfg: FMTConfig, tokenizer) -> None:
+        "Raise a ValueError unless the tokenizer's vocabulary and token grid match the config."
+        for name, ours, theirs in (('vocab_size', cfg.vocab_size, tokenizer.cfg.vocab_size),
+                                   ('h', cfg.h, tokenizer.cfg.latent_size), ('w', cfg.w, tokenizer.cfg.latent_size)):
+            if ours != theirs: raise ValueError(f"cfg.{name}={ours!r}: the tokenizer has {theirs!r}")
 
     @property
     def null_class(self) -> int: return self.cfg.n_classes
@@ -172,17 +149,29 @@ class FMT(nn.Module):
     @property
     def tokens_per_sample(self) -> int: return self.cfg.h * self.cfg.w
 
-    def encode(self, tokens_in: torch.Tensor, positions_in: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        "Known tokens (B, L) at raster positions (B, L) after the class token -> memory (B, 1 + L, C)."
-        x = self.tok_emb(tokens_in) + self.pos_emb[positions_in]           # (B, L, C)
-        x = torch.cat([self.class_emb(labels)[:, None], x], dim=1)         # (B, 1 + L, C)
-        for block in self.encoder: x = block(x, mask)
+    def make_cache(self) -> ModelCache:
+        "Empty KV caches for sampling: per encoder layer, and per decoder layer for its self- and its cross-attention."
+        n = self.cfg.h * self.cfg.w                                        # the encoder holds at most 1 + N - n_K <= N rows
+        return ModelCache(encoder=[KVCache(n) for _ in self.encoder], dec_self=[KVCache(n) for _ in self.decoder],
+                          dec_cross=[KVCache(n) for _ in self.decoder])
+
+    def embed(self, tokens: torch.Tensor, positions: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        "Known tokens (B, L) at raster positions (B, L) -> encoder rows (B, L, C), after the class token (B, 1 + L, C) given labels."
+        x = self.tok_emb(tokens) + self.pos_emb[positions]                 # (B, L, C)
+        return x if labels is None else torch.cat([self.class_emb(labels)[:, None], x], dim=1)
+
+    def encode(self, x: torch.Tensor, mask: torch.Tensor | None = None, cache: ModelCache | None = None) -> torch.Tensor:
+        "Encoder rows (B, L, C) -> memory (B, L, C); with a cache the rows come after the cached ones and attend to them too."
+        for i, block in enumerate(self.encoder): x = block(x, mask, None if cache is None else cache['encoder'][i])
         return self.enc_norm(x)
 
-    def decode(self, positions_out: torch.Tensor, memory: torch.Tensor, self_mask: torch.Tensor, cross_mask: torch.Tensor) -> torch.Tensor:
-        "Queries for raster positions (B, N_q) attending to memory (B, L_enc, C) -> logits (B, N_q, V)."
+    def decode(self, positions_out: torch.Tensor, memory: torch.Tensor, self_mask: torch.Tensor | None = None,
+               cross_mask: torch.Tensor | None = None, cache: ModelCache | None = None) -> torch.Tensor:
+        "Queries for raster positions (B, N_q) over memory (B, L, C) -> logits (B, N_q, V); a cache adds both to earlier ones."
         q = self.pos_emb[positions_out]                                     # (B, N_q, C): "which position?" only
-        for block in self.decoder: q = block(q, memory, self_mask, cross_mask)
+        for i, block in enumerate(self.decoder):
+            caches = (None, None) if cache is None else (cache['dec_self'][i], cache['dec_cross'][i])
+            q = block(q, memory, self_mask, cross_mask, *caches)
         return self.head(self.dec_norm(q))
 
     def forward(self, tokens: torch.Tensor, labels: torch.Tensor, partition: SetPartition, n_sets: int | None = None) -> torch.Tensor:
@@ -192,11 +181,11 @@ class FMT(nn.Module):
         n_in, n_q = m_e.shape[0] - 1, m_ds.shape[0]
         order = partition.batch_order(len(tokens)).to(tokens.device)       # (B, N)
         tokens_in = partition.rearrange(tokens)[:, :n_in]                  # (B, n_in): sets 1..K-1 (or 1..n_sets-1)
-        memory = self.encode(tokens_in, order[:, :n_in], labels, m_e)      # (B, 1 + n_in, C)
+        memory = self.encode(self.embed(tokens_in, order[:, :n_in], labels), m_e)   # (B, 1 + n_in, C)
         return self.decode(order[:, :n_q], memory, m_ds, m_dc)             # (B, n_q, V)
 
     def _check_inputs(self, tokens, labels, partition):
-        "Raise clear errors for wrong shapes, dtypes or partition sizes."
+        "Raise clear errors for wrong shapes, dtypes or partition sizes (shapes only: no device sync)."
         n = self.cfg.h * self.cfg.w
         if not isinstance(partition, SetPartition): raise TypeError(f"partition: expected a SetPartition, got {type(partition).__name__}")
         if tokens.ndim != 2 or tokens.shape[1] != n or tokens.dtype != torch.long:
@@ -206,104 +195,103 @@ class FMT(nn.Module):
         if partition.n != n: raise ValueError(f"partition.n={partition.n}: expected N={n} (a {self.cfg.h}x{self.cfg.w} grid)")
 
     def compute_loss(self, batch):
-        "Cross-entropy of next-set prediction on (tokens (B, N) raster, labels (B,)), a fresh partition per batch."
+        "Cross-entropy of next-set prediction on (tokens (B, N) raster, labels (B,)), a fresh partition per batch; no device syncs."
         tokens, labels = batch
         part = make_partition(self.cfg.order, self.cfg.train_intervals, self.cfg.h, self.cfg.w, batch=len(tokens),
-                              device=tokens.device)                        # per-sample random orders where 'random'
-        if self.training and self.cfg.class_dropout > 0:
-            drop = torch.rand(len(labels), device=labels.device) < self.cfg.class_dropout
-            labels = labels.masked_fill(drop, self.null_class)
+                              device=tokens.device, check=False)           # per-sample random orders where 'random'
+        if self.training: labels = drop_class_labels(labels, self.cfg.class_dropout, self.null_class)
         logits = self(tokens, labels, part)                                # (B, N, V) in generation order
-        keep = part.loss_mask(tokens.device)                               # (N,): False on MAR's visible set
-        logits, target = logits[:, keep], part.rearrange(tokens)[:, keep]  # (B, N', V), (B, N')
+        start = part.offsets[part.n_context]                               # MAR's visible set is context: no loss on it
+        logits, target = logits[:, start:], part.rearrange(tokens)[:, start:]   # (B, N', V), (B, N')
         loss = F.cross_entropy(rearrange(logits, 'b n v -> (b n) v').float(), target.flatten())
-        accuracy = (logits.argmax(-1) == target).float().mean()
-        return loss, {'accuracy': accuracy.detach()}
+        accuracy = (logits.detach().argmax(-1) == target).float().mean()
+        return loss, {'accuracy': accuracy}
 
 # %% ../nbs/06_fmt.ipynb #7773637b
-def check_sampling_args(temperature: float, top_k: int, top_p: float, cfg: float, cfg_schedule: str):
-    "Raise a ValueError naming the first bad sampling argument."
-    if not temperature > 0: raise ValueError(f"temperature={temperature!r}: expected a positive float")
-    if not isinstance(top_k, int) or top_k < 0: raise ValueError(f"top_k={top_k!r}: expected an int >= 0 (0: off)")
-    if not 0 < top_p <= 1: raise ValueError(f"top_p={top_p!r}: expected a float in (0, 1] (1: off)")
-    if not cfg >= 0: raise ValueError(f"cfg={cfg!r}: expected a float >= 0 (0: no guidance)")
-    if cfg_schedule not in ('linear', 'constant'): raise ValueError(f"cfg_schedule={cfg_schedule!r}: expected 'linear' or 'constant'")
+FMT_CFG, FMT_CFG_SCHEDULE = 2.5, 'constant'     # the sampler's defaults, chosen by benchmarks/bench_fmt_cfg.py
 
-FMT_CFG, FMT_CFG_SCHEDULE = 2.5, 'constant'     # the samplers' defaults, chosen by benchmarks/bench_fmt_cfg.py
+def cached_plan(partition: SetPartition) -> list[tuple[int, int, int, int] | None]:
+    "Per set k = 1..K: (e0, e1, d0, d1), the encoder rows e0..e1-1 and decoder queries d0..d1-1 a cached step adds; None for a given set."
+    plan, e0, d0, offsets = [], 0, 0, partition.offsets
+    for k in range(1, partition.k + 1):
+        if k <= partition.n_context: plan.append(None); continue
+        e1, d1 = 1 + offsets[k - 1], offsets[k]                          # cls + sets < k; queries of sets <= k
+        plan.append((e0, e1, d0, d1))
+        e0, d0 = e1, d1
+    return plan
 
-def cfg_strength(cfg: float, cfg_schedule: str, n_done: int, n: int) -> float:
-    "Guidance strength t for a set after which n_done of n tokens are known."
-    return cfg * n_done / n if cfg_schedule == 'linear' else cfg
+def step_masks(masks, e0: int, e1: int, d0: int, d1: int):
+    "Rows of the full (m_e, m_ds, m_dc) for encoder rows e0..e1 and queries d0..d1 against all rows so far; None where all True."
+    m_e, m_ds, m_dc = masks
+    rows = (m_e[e0:e1, :e1], m_ds[d0:d1, :d1], m_dc[d0:d1, :e1])
+    return tuple(None if m.all() else m for m in rows)                 # masks live on the CPU: no device sync
+
+def set_logits(model: FMT, canvas: torch.Tensor, labels: torch.Tensor, order: torch.Tensor, masks, rows,
+               cache: ModelCache | None = None) -> torch.Tensor:
+    "Logits (B, d1 - d0, V) of queries d0..d1 (generation order) once encoder rows e0..e1 (cls, then known tokens in order) are in."
+    e0, e1, d0, d1 = rows
+    pos_in = order[:, max(e0, 1) - 1:e1 - 1]                            # raster positions of the new known tokens
+    x = model.embed(canvas.gather(1, pos_in), pos_in, labels if e0 == 0 else None)   # (B, e1 - e0, C): cls first at e0 = 0
+    m_e, m_ds, m_dc = (None if m is None else m.to(canvas.device) for m in step_masks(masks, e0, e1, d0, d1))
+    memory = model.encode(x, m_e, cache)                                # (B, e1 - e0, C): the new memory rows
+    return model.decode(order[:, d0:d1], memory, m_ds, m_dc, cache)    # (B, d1 - d0, V)
 
 # %% ../nbs/06_fmt.ipynb #4b239aed
-def check_labels(labels, n_classes: int) -> torch.Tensor:
-    "Labels as a (B,) long tensor with values in 0..n_classes (n_classes: the null class, unconditional)."
-    if not isinstance(labels, torch.Tensor) or labels.ndim != 1 or labels.dtype != torch.long or len(labels) == 0:
-        raise ValueError(f"labels: expected a non-empty (B,) long tensor, got {labels!r}")
-    if labels.min() < 0 or labels.max() > n_classes:
-        raise ValueError(f"labels: values in [{int(labels.min())}, {int(labels.max())}]; expected 0..{n_classes} ({n_classes} = null class)")
-    return labels
-
-@torch.no_grad()
-def sample_sets(model: FMT, labels: torch.Tensor, partition: SetPartition, tokens: torch.Tensor | None = None,
-                cfg: float = FMT_CFG, cfg_schedule: str = FMT_CFG_SCHEDULE, temperature: float = 1.0, top_k: int = 0,
-                top_p: float = 1.0, generator: torch.Generator | None = None):
-    "Yield (k, canvas (B, N) raster, known (B, N) bool) after each set k = 1..K: the plain, uncached sampler."
-    check_sampling_args(temperature, top_k, top_p, cfg, cfg_schedule)
-    labels = check_labels(labels, model.cfg.n_classes)
-    B, n, device = len(labels), model.cfg.h * model.cfg.w, labels.device
-    if partition.n_context and tokens is None: raise ValueError(f"tokens: needed for the {partition.n_context} given set(s) of the partition")
-    canvas = torch.zeros(B, n, dtype=torch.long, device=device) if tokens is None else tokens.reshape(B, n).long().to(device).clone()
-    known = torch.zeros(B, n, dtype=torch.bool, device=device)
-    order = partition.batch_order(B).to(device)                                        # (B, N)
-    if cfg > 0:                                                                        # rows B.. are the unconditional stream
-        part2 = SetPartition(order.repeat(2, 1), partition.intervals, partition.n_context)
-        labels2 = torch.cat([labels, torch.full_like(labels, model.null_class)])
-    for k in range(1, partition.k + 1):
-        a, b = partition.offsets[k - 1], partition.offsets[k]
-        positions = order[:, a:b]                                                       # (B, n_k)
-        if k > partition.n_context:
-            if cfg > 0:
-                cond, uncond = model(canvas.repeat(2, 1), labels2, part2, n_sets=k)[:, a:b].float().chunk(2)
-                t = cfg_strength(cfg, cfg_schedule, b, n)
-                logits = (1 + t) * cond - t * uncond                                    # (B, n_k, V)
-            else: logits = model(canvas, labels, partition, n_sets=k)[:, a:b]
-            canvas.scatter_(1, positions, sample_tokens(logits, temperature, top_k, top_p, generator))
-        known.scatter_(1, positions, True)
-        yield k, canvas.clone(), known.clone()
-
 def partition_for(model: FMT, B: int, order, intervals, partition, generator, device) -> SetPartition:
     "The partition to sample with: given, or built from order (name or tensor) and intervals (spec or list)."
-    if partition is not None: return partition
+    if partition is not None:
+        if not isinstance(partition, SetPartition): raise TypeError(f"partition: expected a SetPartition, got {type(partition).__name__}")
+        if partition.n != model.tokens_per_sample: raise ValueError(f"partition.n={partition.n}: expected N={model.tokens_per_sample}")
+        return partition
     mc = model.cfg
     return make_partition(order if order is not None else mc.order, intervals if intervals is not None else mc.sample_intervals,
                           mc.h, mc.w, batch=B, generator=generator, device=device)
 
 @torch.no_grad()
-def generate(model: FMT, labels: torch.Tensor, order=None, intervals=None, cfg: float = FMT_CFG, cfg_schedule: str = FMT_CFG_SCHEDULE,
-             temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, generator: torch.Generator | None = None,
-             partition: SetPartition | None = None, tokens: torch.Tensor | None = None, tokenizer=None):
-    "Class-conditional samples: tokens (B, h, w), and images (B, 1, 32, 32) too when a tokenizer is given."
-    part = partition_for(model, len(labels), order, intervals, partition, generator, labels.device)
-    for _, canvas, _ in sample_sets(model, labels, part, tokens, cfg, cfg_schedule, temperature, top_k, top_p, generator): pass
-    out = rearrange(canvas, 'b (h w) -> b h w', h=model.cfg.h)
-    return (out, tokenizer.decode(out)) if tokenizer is not None else out
+def generate_steps(model: FMT, labels: torch.Tensor, *, cfg: float = FMT_CFG, cfg_schedule: str = FMT_CFG_SCHEDULE,
+                   temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, generator: torch.Generator | None = None,
+                   kv_cache=True, order=None, intervals=None, partition: SetPartition | None = None, tokens=None):
+    "Yield (k, canvas (B, N) raster, known (B, N) bool, guided logits (B, n_k, V), None for a given set) after each set k = 1..K."
+    check_sampling_args(labels, model.cfg.n_classes, model.cfg.vocab_size, cfg=cfg, cfg_schedule=cfg_schedule,
+                        temperature=temperature, top_k=top_k, top_p=top_p)
+    device, B, n = model.device, len(labels), model.tokens_per_sample
+    labels, guided = labels.to(device), cfg > 0
+    part = partition_for(model, B, order, intervals, partition, generator, device)
+    if part.n_context and tokens is None: raise ValueError(f"tokens: needed for the {part.n_context} given set(s) of the partition")
+    canvas = torch.zeros(B, n, dtype=torch.long, device=device) if tokens is None else tokens.reshape(B, n).long().to(device).clone()
+    known = torch.zeros(B, n, dtype=torch.bool, device=device)
+    order = part.batch_order(B).to(device)                               # (B, N)
+    cache = ready_cache(model, kv_cache)                                 # None: the plain sampler, the reference
+    both = (lambda t: torch.cat([t, t])) if guided else (lambda t: t)    # guidance: the same tokens in both halves
+    labels_in = with_null_class(labels, model.null_class) if guided else labels   # (B',), B' = 2B with guidance
+    order_in, masks = both(order), set_masks(part.intervals)             # full masks on the CPU, sliced per step
+    with eval_mode(model):
+        for k, rows in enumerate(cached_plan(part), start=1):
+            a, b = part.offsets[k - 1], part.offsets[k]
+            logits = None
+            if rows is not None:
+                if cache is None: rows = (0, rows[1], 0, rows[3])        # plain: every row known so far, every query
+                logits = set_logits(model, both(canvas), labels_in, order_in, masks, rows, cache)[:, -(b - a):]   # (B', n_k, V)
+                logits = guide(logits, guidance_scale(cfg, cfg_schedule, b / n)) if guided else logits.float()
+                canvas.scatter_(1, order[:, a:b], sample_tokens(logits, temperature, top_k, top_p, generator))
+            known.scatter_(1, order[:, a:b], True)
+            yield k, canvas.clone(), known.clone(), logits
+
+@torch.no_grad()
+def generate(model: FMT, labels: torch.Tensor, **sample_kw) -> tuple[torch.Tensor, torch.Tensor | None]:
+    "Class-conditional samples: (tokens (B, h, w), images (B, C, H, W) in [-1, 1], None without a tokenizer); keywords of `generate_steps`."
+    for _, canvas, _, _ in generate_steps(model, labels, **sample_kw): pass
+    tokens = rearrange(canvas, 'b (h w) -> b h w', h=model.cfg.h)
+    return tokens, model.tokenizer.decode(tokens) if model.tokenizer is not None else None
 
 def inpaint(model: FMT, tokens: torch.Tensor, known: torch.Tensor, labels: torch.Tensor, rest_order: str = 'random',
-            intervals='cosine:8', generator: torch.Generator | None = None, **sample_kw) -> torch.Tensor:
-    "Zero-shot in-painting: keep `tokens` (B, h, w) where `known` (h, w) is True, generate the rest: (B, h, w)."
-    part = inpaint_partition(known, rest_order, intervals, batch=len(labels), generator=generator, device=labels.device)
+            intervals='cosine:8', generator: torch.Generator | None = None, **sample_kw):
+    "Zero-shot in-painting: keep `tokens` (B, h, w) where `known` (h, w) is True, generate the rest: (tokens, images)."
+    part = inpaint_partition(known, rest_order, intervals, batch=len(labels), generator=generator, device=model.device)
     return generate(model, labels, partition=part, tokens=tokens, generator=generator, **sample_kw)
 
 # %% ../nbs/06_fmt.ipynb #1f2edd1e
-def tokenizer_digest(tokenizer: nn.Module) -> str:
-    "A short digest of the tokenizer's weights (names the cached token tensors)."
-    h = hashlib.sha1()
-    for name, t in sorted(tokenizer.state_dict().items()):
-        h.update(name.encode()); h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:12]
-
-def load_tokenizer(path: str | Path | None = None, device=None, train_if_missing: bool = True) -> nn.Module:
+def load_tokenizer(path: str | Path | None = None, device=None, train_if_missing: bool = True) -> VQVAE:
     "The frozen VQ-VAE of notebook 02 from `checkpoint_dir()/vqvae.pt`, trained with `train_vqvae` when missing."
     path = Path(path) if path is not None else checkpoint_dir() / 'vqvae.pt'
     if not path.is_file():
@@ -311,48 +299,24 @@ def load_tokenizer(path: str | Path | None = None, device=None, train_if_missing
         train_vqvae(ckpt_path=path, device=device)
     return load_model(path, kind='vqvae', device=get_device(device)).requires_grad_(False)
 
-@torch.no_grad()
-def tokenize(tokenizer: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    "Images (M, 1, 32, 32) -> tokens (M, h*w) long in raster order, on the CPU."
-    device = next(tokenizer.parameters()).device
-    was_training = tokenizer.training
-    tokenizer.eval()
-    out = [rearrange(tokenizer.encode(images[i:i + batch_size].to(device)), 'b h w -> b (h w)').cpu()
-           for i in range(0, len(images), batch_size)]
-    tokenizer.train(was_training)
-    return torch.cat(out)
-
-def tokenized_fashion_mnist(tokenizer: nn.Module, split: str = 'train', n: int | None = None,
-                            cache: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    "Tokens (M, h*w) long and labels (M,) of a Fashion-MNIST split, encoded once and cached per tokenizer."
-    path = checkpoint_dir() / f'fmnist_tokens_{split}_{n or "all"}_{tokenizer_digest(tokenizer)}.pt'
-    if cache and path.is_file():
-        d = torch.load(path, weights_only=True)
-        return d['tokens'], d['labels']
-    images, labels = load_fashion_mnist(split, n)
-    tokens = tokenize(tokenizer, images)
-    if cache:
-        tmp = path.with_suffix('.tmp'); torch.save({'tokens': tokens, 'labels': labels}, tmp); tmp.replace(path)
-    return tokens, labels
-
 # %% ../nbs/06_fmt.ipynb #93a3150a
 def train_fmt(preset: str = 'SAR-TS', steps: int = 800, batch_size: int = 64, lr: float = 1e-3, device=None, seed: int = 0,
-              ckpt_path: str | Path | None = None, tokenizer: nn.Module | None = None, n_train: int | None = None,
-              model_cfg: FMTConfig | None = None, cache_tokens: bool = True, **train_kw) -> tuple[FMT, list[dict]]:
+              ckpt_path: str | Path | None = None, tokenizer: VQVAE | None = None, n_train: int | None = None,
+              cfg: FMTConfig | None = None, cache_tokens: bool = True, **train_kw) -> tuple[FMT, list[dict]]:
     "Train an FMT of a preset on Fashion-MNIST tokens; returns the model to sample with (EMA weights) and the history."
     device = get_device(device)
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(device=device)
     tokens, labels = tokenized_fashion_mnist(tokenizer, 'train', n_train, cache=cache_tokens)
     side = tokenizer.cfg.latent_size
-    cfg = model_cfg or FMTConfig.fashion(preset, vocab_size=tokenizer.cfg.vocab_size, h=side, w=side)
+    cfg = replace(cfg, tokenizer=None) if cfg is not None else FMTConfig.fashion(preset, vocab_size=tokenizer.cfg.vocab_size, h=side, w=side)
     seed_everything(seed)
     train_cfg = TrainConfig(**{**dict(steps=steps, batch_size=batch_size, lr=lr, seed=seed, warmup_steps=min(100, steps // 10),
                                       ema_decay=0.995, log_every=max(1, min(25, steps // 10))), **train_kw})
     t0 = time.perf_counter()
-    res = fit(FMT(cfg), (tokens, labels), train_cfg, device)
+    res = fit(FMT(cfg, tokenizer), (tokens, labels), train_cfg, device)
     if ckpt_path is not None:
         save_model(ckpt_path, res.model, ema=res.ema, history=res.history, train_s=time.perf_counter() - t0,
-                   tokenizer=tokenizer_digest(tokenizer), preset=preset)
+                   tokenizer_digest=tokenizer_digest(tokenizer), preset=preset)
     return res.sampling_model.eval(), res.history
 
 def fmt_checkpoint(preset: str) -> Path:
@@ -360,15 +324,15 @@ def fmt_checkpoint(preset: str) -> Path:
     if preset not in PRESETS: raise ValueError(f"preset={preset!r}: expected one of {list(PRESETS)}")
     return checkpoint_dir() / f"fmt_{preset.lower().replace('-', '_')}.pt"
 
-def load_fmt(preset: str, tokenizer: nn.Module | None = None, device=None, train_if_missing: bool = True,
+def load_fmt(preset: str, tokenizer: VQVAE | None = None, device=None, train_if_missing: bool = True,
              **train_kw) -> tuple[FMT, list[dict]]:
-    "The preset's trained FMT and its history from `fmt_checkpoint(preset)`; trained (and saved) when missing or stale."
+    "The preset's trained FMT and its history from `fmt_checkpoint(preset)`; trained (and saved) when missing, stale or of an old layout."
     device = get_device(device)
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(device=device)
     path = fmt_checkpoint(preset)
     if path.is_file():
-        extra = load_checkpoint(path)['extra']
-        if extra.get('tokenizer') == tokenizer_digest(tokenizer):
-            return load_model(path, kind='fmt', device=device), extra['history']
+        saved = load_checkpoint(path)
+        if saved.get('version') == FMT.version and saved['extra'].get('tokenizer_digest') == tokenizer_digest(tokenizer):
+            return load_model(path, kind='fmt', device=device), saved['extra']['history']
     if not train_if_missing: raise FileNotFoundError(f"preset={preset!r}: no checkpoint for the current tokenizer at {str(path)!r}")
     return train_fmt(preset, device=device, tokenizer=tokenizer, ckpt_path=path, **train_kw)

@@ -19,7 +19,7 @@ from .vqvae import (Decoder, Encoder, VectorQuantizer, VQVAE, VQVAEConfig, check
                            codebook_stats, fit_tokenizer, vq_training_loss)
 
 # %% auto #0
-__all__ = ['phi_conv_index', 'Phi', 'MSVQConfig', 'MultiScaleVQVAE', 'warm_start_from_vqvae', 'train_msvq']
+__all__ = ['phi_conv_index', 'Phi', 'MSVQConfig', 'MultiScaleVQVAE', 'warm_start_from_vqvae', 'train_msvq', 'scale_schedule']
 
 # %% ../nbs/03_msvq.ipynb #ca019246
 def phi_conv_index(n_scales: int, n_convs: int) -> list[int]:
@@ -89,11 +89,11 @@ class MultiScaleVQVAE(nn.Module):
             e = F.interpolate(e, size=(P, P), mode='bicubic')             # (B, d, P, P)
         return self.phis[self.phi_index[k]](e)
 
-    def next_scale_input(self, k: int, f_hat: torch.Tensor | None, tokens_k: torch.Tensor):
+    def next_scale_input(self, k: int, f_hat: torch.Tensor | None, tokens_k: torch.Tensor, check: bool = True):
         "Add scale k's tokens to the running sum f_hat (B, d, P, P) (None at k = 0); return it and the (B, p_{k+1}^2, d) next input."
         K = len(self.patch_nums)
         if not 0 <= k < K: raise ValueError(f"k={k}: expected a scale index in [0, {K})")
-        check_tokens(tokens_k, self.patch_nums[k], self.cfg.vocab_size, name='tokens_k')
+        if check: check_tokens(tokens_k, self.patch_nums[k], self.cfg.vocab_size, name='tokens_k')   # reads the values: a sync
         if f_hat is None:
             if k: raise ValueError(f"f_hat=None: only allowed at k=0, got k={k}")
             P = self.patch_nums[-1]
@@ -173,12 +173,12 @@ class MultiScaleVQVAE(nn.Module):
         return self.decode_f_hat(self.f_hat_from_tokens(tokens))
 
     @torch.no_grad()
-    def teacher_forcing_inputs(self, tokens: list[torch.Tensor]) -> torch.Tensor:
-        "Inputs of scales 2..K for the transformer: area-downsampled running sums, (B, L - p_1^2, d)."
-        self.check_token_list(tokens)
+    def teacher_forcing_inputs(self, tokens: list[torch.Tensor], check: bool = True) -> torch.Tensor:
+        "Inputs of scales 2..K for the transformer: area-downsampled running sums, (B, L - p_1^2, d); check=False in training steps."
+        if check: self.check_token_list(tokens)
         f_hat, inputs = None, []
         for k in range(len(self.patch_nums) - 1):                 # the last scale's tokens are never an input
-            f_hat, nxt = self.next_scale_input(k, f_hat, tokens[k])
+            f_hat, nxt = self.next_scale_input(k, f_hat, tokens[k], check)
             inputs.append(nxt)
         return torch.cat(inputs, 1)
 
@@ -228,3 +228,18 @@ def train_msvq(cfg: MSVQConfig | None = None, steps: int = 300, batch_size: int 
         vqvae = init_from if isinstance(init_from, VQVAE) else load_model(init_from, kind='vqvae')
         warm_start_from_vqvae(model, vqvae)
     return fit_tokenizer(model, steps, batch_size, lr, device, seed, ckpt_path, n_train, progress, **train_kw)
+
+# %% ../nbs/03_msvq.ipynb #e10643ca
+def scale_schedule(latent_side: int, ratio: float | None = None) -> tuple[int, ...]:
+    "patch_nums for a latent of side `latent_side`: walk down from the side, dividing by `ratio` (default 1 + 1/sqrt(side))."
+    if isinstance(latent_side, bool) or not isinstance(latent_side, (int, np.integer)) or latent_side < 1:
+        raise ValueError(f"latent_side={latent_side!r}: expected a positive int (the side of the latent grid)")
+    side = int(latent_side)
+    ratio = 1 + 1 / np.sqrt(side) if ratio is None else ratio
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not ratio > 1:
+        raise ValueError(f"ratio={ratio!r}: expected a number > 1 (the size ratio between consecutive scales)")
+    p, scales = side, [side]
+    while p > 1:
+        p = max(1, min(p - 1, int(p / ratio + 0.5)))    # round halves up; always a strictly smaller map, never below 1
+        scales.append(p)
+    return tuple(reversed(scales))

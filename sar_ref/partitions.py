@@ -199,10 +199,11 @@ def check_order(order, n: int | None = None) -> torch.Tensor:
 
 class SetPartition:
     "An order over N positions cut into K sets by output intervals; the first `n_context` sets are given, not predicted."
-    def __init__(self, order, intervals, n_context: int = 0):
-        self.order = check_order(order)                       # (N,) or (B, N): position of the i-th generated token
+    def __init__(self, order, intervals, n_context: int = 0, check: bool = True):
+        "check=False trusts order and intervals (built by make_partition in a training step): no validation, no device sync."
+        self.order = check_order(order) if check else order   # (N,) or (B, N): position of the i-th generated token
         self.n = self.order.shape[-1]
-        self.intervals = check_intervals(intervals, self.n)   # [n_1, ..., n_K]
+        self.intervals = check_intervals(intervals, self.n) if check else list(intervals)   # [n_1, ..., n_K]
         if not isinstance(n_context, int) or isinstance(n_context, bool) or not 0 <= n_context < self.k:
             raise ValueError(f"n_context={n_context!r}: expected an int with 0 <= n_context < K={self.k} (one set at least is predicted)")
         self.n_context = n_context
@@ -276,11 +277,11 @@ def make_intervals(spec, h: int, w: int, generator: torch.Generator | None = Non
     return makers[name](int(k)), 0
 
 def make_partition(order, intervals, h: int, w: int, batch: int = 1, generator: torch.Generator | None = None,
-                   device: torch.device | str | None = None) -> SetPartition:
-    "A SetPartition from an order (name or tensor) and intervals (spec or list), drawn with `generator`."
+                   device: torch.device | str | None = None, check: bool = True) -> SetPartition:
+    "A SetPartition from an order (name or tensor) and intervals (spec or list), drawn with `generator`; check=False for named ones in a training step."
     order = make_order(order, h, w, batch, generator, device) if isinstance(order, str) else order
     sizes, n_context = make_intervals(intervals, h, w, generator)
-    return SetPartition(order, sizes, n_context)
+    return SetPartition(order, sizes, n_context, check=check)
 
 @dataclass
 class Preset:

@@ -37,9 +37,9 @@ __all__ = ['PRECISIONS', 'SCHEDULES', 'NO_DECAY_MODULES', 'NO_DECAY_KEYWORDS', '
            'enable_tf32', 'split_params', 'make_optimizer', 'lr_factor', 'ema_decay_at', 'ema_update',
            'ShardedBatchSampler', 'train_loader', 'BatchStream', 'get_rng_state', 'set_rng_state', 'preserved_rng',
            'CheckpointError', 'atomic_save', 'load_checkpoint', 'load_latest_checkpoint', 'register_model',
-           'model_meta', 'config_from_dict', 'save_model', 'load_model', 'init_distributed', 'LossModule', 'to_device',
-           'scalar_metrics', 'batch_len', 'read_metrics', 'write_metrics', 'plot_history', 'save_samples', 'FitResult',
-           'make_checkpoint', 'restore_checkpoint', 'fit']
+           'model_meta', 'config_from_dict', 'build_model', 'save_model', 'load_model', 'init_distributed',
+           'LossModule', 'to_device', 'scalar_metrics', 'batch_len', 'read_metrics', 'write_metrics', 'plot_history',
+           'save_samples', 'FitResult', 'make_checkpoint', 'restore_checkpoint', 'fit']
 
 # %% ../nbs/01_training.ipynb #192c575c
 PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
@@ -316,11 +316,11 @@ def register_model(cls: type) -> type:
     return cls
 
 def model_meta(model: nn.Module) -> dict:
-    "The model's kind, config (as a dict) and config class name; None where it has none."
+    "The model's kind, config (as a dict), config class name and layout version; None where it has none."
     cfg = getattr(model, 'cfg', None)
     has_cfg = dataclasses.is_dataclass(cfg) and not isinstance(cfg, type)
     return {'kind': getattr(model, 'kind', None), 'config': asdict(cfg) if has_cfg else None,
-            'config_class': type(cfg).__name__ if has_cfg else None}
+            'config_class': type(cfg).__name__ if has_cfg else None, 'version': getattr(model, 'version', 1)}
 
 def config_from_dict(cfg_cls: type, d: dict):
     "Rebuild a (possibly nested) dataclass config from `asdict`'s dict."
@@ -334,6 +334,15 @@ def config_from_dict(cfg_cls: type, d: dict):
         nested = dataclasses.is_dataclass(proto) and isinstance(d[f.name], dict)
         kw[f.name] = config_from_dict(type(proto), d[f.name]) if nested else d[f.name]
     return cfg_cls(**kw)
+
+def build_model(meta: dict) -> nn.Module:
+    "A new model of the kind and config that `model_meta` recorded (weights at their initial values)."
+    kind = meta.get('kind')
+    if kind not in MODEL_REGISTRY:
+        raise ValueError(f"a {kind!r} model is not registered (registered: {sorted(MODEL_REGISTRY)}); import the module that defines it first")
+    cls = MODEL_REGISTRY[kind]
+    cfg_cls = getattr(cls, 'config_class', None) or getattr(sys.modules[cls.__module__], meta['config_class'])
+    return cls(config_from_dict(cfg_cls, meta['config']))
 
 def save_model(path: str | Path, model: nn.Module, ema: nn.Module | None = None, **extra) -> Path:
     "Save kind, config, weights and EMA weights in one file, atomically; `extra` holds plain values (history, ...)."
@@ -351,9 +360,11 @@ def load_model(path: str | Path, kind: str | None = None, use_ema: bool = True, 
     if saved not in MODEL_REGISTRY:
         raise ValueError(f"{str(path)!r} holds a {saved!r} model, which is not registered (registered: {sorted(MODEL_REGISTRY)}); "
                          f"import the module that defines it first")
-    cls = MODEL_REGISTRY[saved]
-    cfg_cls = getattr(cls, 'config_class', None) or getattr(sys.modules[cls.__module__], ckpt['config_class'])
-    model = cls(config_from_dict(cfg_cls, ckpt['config']))
+    version, expected = ckpt.get('version', 1), getattr(MODEL_REGISTRY[saved], 'version', 1)
+    if version != expected:
+        raise ValueError(f"{str(path)!r} holds a {saved!r} model saved with layout version {version}; this version of sar_ref "
+                         f"reads version {expected}: train it again (sar_ref_train_{saved}, or sar_ref_demo with a new --out folder)")
+    model = build_model(ckpt)
     model.load_state_dict(ckpt['ema'] if use_ema and ckpt.get('ema') is not None else ckpt['model'])
     return model.to(device).eval()
 

@@ -5,8 +5,10 @@
 # %% ../nbs/04_var.ipynb #b5863f90
 from __future__ import annotations
 
+import hashlib
 import math
-from dataclasses import asdict, dataclass, replace
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -15,14 +17,16 @@ import torch.nn.functional as F
 from einops import rearrange
 
 from .data import CLASS_NAMES, checkpoint_dir, get_device, load_fashion_mnist, seed_everything
-from .msvq import MSVQConfig, MultiScaleVQVAE, train_msvq
+from .msvq import MultiScaleVQVAE, train_msvq
 from .vqvae import train_vqvae
-from .training import TrainConfig, config_from_dict, fit, load_model, register_model, save_model
+from .training import TrainConfig, build_model, fit, load_model, model_meta, register_model, save_model
 
 # %% auto #0
-__all__ = ['VAR_CHECKPOINT', 'scale_levels', 'block_causal_mask', 'SelfAttention', 'FFN', 'AdaLNBlock', 'AdaLNHead', 'VARConfig',
-           'drop_class_labels', 'VAR', 'check_tokenizer', 'top_k_top_p_filter', 'sample_tokens', 'check_sampling_args',
-           'generate', 'keep_masks', 'box_mask', 'edit', 'tokenize_dataset', 'default_tokenizer', 'train_var',
+__all__ = ['CFG_SCHEDULES', 'VAR_CFG', 'VAR_CFG_SCHEDULE', 'VAR_CHECKPOINT', 'scale_levels', 'block_causal_mask', 'KVCache',
+           'ModelCache', 'ready_cache', 'Attention', 'MLP', 'AdaLNBlock', 'AdaLNHead', 'VARConfig', 'drop_class_labels',
+           'TokenGenerator', 'VAR', 'top_k_top_p_filter', 'sample_tokens', 'check_sampling_args', 'guidance_scale',
+           'guide', 'with_null_class', 'eval_mode', 'generate_steps', 'generate', 'keep_masks', 'box_mask', 'edit',
+           'tokenize_dataset', 'tokenizer_digest', 'tokenized_fashion_mnist', 'default_tokenizer', 'train_var',
            'evaluate_var']
 
 # %% ../nbs/04_var.ipynb #bbc1f293
@@ -35,55 +39,145 @@ def block_causal_mask(patch_nums) -> torch.Tensor:
     levels = scale_levels(patch_nums)
     return levels[:, None] >= levels[None, :]
 
+# %% ../nbs/04_var.ipynb #kvc04a01
+class KVCache:
+    "Keys and values of one attention layer in preallocated (B, H, max_len, D) buffers, filled left to right."
+    def __init__(self, max_len: int):
+        if not isinstance(max_len, int) or isinstance(max_len, bool) or max_len <= 0:
+            raise ValueError(f"max_len={max_len!r}: expected a positive int")
+        self.max_len, self.length = max_len, 0
+        self.k = self.v = None               # allocated at the first write: its batch, heads, head dim, dtype, device
+
+    def reset(self) -> None:
+        "Forget the cached positions; the buffers stay allocated for the next generation."
+        self.length = 0
+
+    def _fits(self, k: torch.Tensor) -> bool:
+        "Whether the buffers exist and match k's batch, heads, head dim, dtype and device."
+        return (self.k is not None and self.k.shape[:2] == k.shape[:2] and self.k.shape[3] == k.shape[3]
+                and self.k.dtype == k.dtype and self.k.device == k.device)
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        "Write k, v (B, H, n, D) after the cached positions; return views of all cached keys and values (B, H, length, D)."
+        if k.ndim != 4 or k.shape != v.shape:
+            raise ValueError(f"k.shape={tuple(k.shape)}, v.shape={tuple(v.shape)}: expected two equal (B, H, n, D) shapes")
+        B, H, n, D = k.shape
+        if self.length + n > self.max_len:
+            raise ValueError(f"k.shape[2]={n}: {self.length} positions are cached and max_len={self.max_len}; "
+                             f"make a longer cache, or reset() it between generations")
+        if self.length == 0 and not self._fits(k):
+            self.k, self.v = k.new_empty(B, H, self.max_len, D), v.new_empty(B, H, self.max_len, D)
+        if not self._fits(k):
+            raise ValueError(f"k.shape={tuple(k.shape)}, dtype {k.dtype}: the cache holds (B, H, max_len, D) = "
+                             f"{tuple(self.k.shape)}, dtype {self.k.dtype}; reset() it before a different batch")
+        self.k[:, :, self.length:self.length + n] = k
+        self.v[:, :, self.length:self.length + n] = v
+        self.length += n
+        return self.kv()
+
+    def kv(self) -> tuple[torch.Tensor, torch.Tensor]:
+        "Views of the cached keys and values (B, H, length, D)."
+        return self.k[:, :, :self.length], self.v[:, :, :self.length]
+
+    def nbytes(self) -> int:
+        "Bytes held by the two buffers."
+        return 0 if self.k is None else 2 * self.k.numel() * self.k.element_size()
+
+    def __repr__(self):
+        buffers = 'unallocated' if self.k is None else f"buffers {tuple(self.k.shape)} {self.k.dtype}"
+        return f"KVCache(length={self.length}, max_len={self.max_len}, {buffers})"
+
+# %% ../nbs/04_var.ipynb #kvc04a02
+class ModelCache:
+    "One KVCache per attention layer of a model, in named groups that a sampler fills and resets together."
+    def __init__(self, **groups: list[KVCache]):
+        self.groups = groups
+
+    def __getitem__(self, name: str) -> list[KVCache]:
+        return self.groups[name]
+
+    @property
+    def length(self) -> int:
+        "Positions held by the first layer of the first group (the layers of a group advance together)."
+        return next(iter(self.groups.values()))[0].length
+
+    def reset(self) -> None:
+        "Reset every layer's cache."
+        for caches in self.groups.values():
+            for c in caches: c.reset()
+
+    def layout(self) -> dict[str, tuple[int, int]]:
+        "{group: (layers, max_len)}: what a model's sampler expects."
+        return {name: (len(caches), caches[0].max_len) for name, caches in self.groups.items()}
+
+    def nbytes(self) -> int:
+        "Bytes of all allocated buffers."
+        return sum(c.nbytes() for caches in self.groups.values() for c in caches)
+
+    def __repr__(self):
+        return f"ModelCache({self.layout()}, {self.nbytes() / 2**20:.2f} MiB allocated)"
+
+def ready_cache(model: nn.Module, kv_cache) -> ModelCache | None:
+    "What a sampler runs with: None for kv_cache=False, new caches for True, or a given ModelCache checked against the model and reset."
+    if kv_cache is False: return None
+    if kv_cache is True: return model.make_cache()
+    if not isinstance(kv_cache, ModelCache):
+        raise TypeError(f"kv_cache: expected True, False or a ModelCache, got {type(kv_cache).__name__}")
+    expected = model.make_cache().layout()
+    if kv_cache.layout() != expected:
+        raise ValueError(f"kv_cache: layout {kv_cache.layout()}, expected {expected} for this model (use model.make_cache())")
+    kv_cache.reset()
+    return kv_cache
+
 # %% ../nbs/04_var.ipynb #209f06ed
-class SelfAttention(nn.Module):
-    "Multi-head self-attention, optionally with l2-normalised q, k and a learned per-head temperature."
-    def __init__(self, dim: int, n_heads: int, qk_norm: bool = True):
+class Attention(nn.Module):
+    "Multi-head attention over x or over a context, optionally cosine (qk_norm) and with a KV cache; `mask` True = may attend."
+    def __init__(self, dim: int, n_heads: int, qk_norm: bool = False):
         super().__init__()
         if dim % n_heads: raise ValueError(f"n_heads={n_heads}: must divide dim={dim}")
         self.n_heads, self.qk_norm = n_heads, qk_norm
-        self.qkv = nn.Linear(dim, 3 * dim)
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(dim, 2 * dim)
         self.proj = nn.Linear(dim, dim)
         if qk_norm: self.log_temperature = nn.Parameter(torch.full((1, n_heads, 1, 1), math.log(4.0)))
         self.scale = 1.0 if qk_norm else (dim // n_heads) ** -0.5
 
-    def project(self, x):
-        "x (B, L, C) -> q, k, v (B, H, L, C/H); with qk_norm, q and k are unit vectors and q carries the temperature."
-        q, k, v = rearrange(self.qkv(x), 'b l (three h d) -> three b h l d', three=3, h=self.n_heads)
-        if self.qk_norm:
-            temperature = self.log_temperature.clamp(max=math.log(100.0)).exp()   # (1, H, 1, 1), at most 100
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, mask: torch.Tensor | None = None,
+                cache: KVCache | None = None) -> torch.Tensor:
+        "x (B, Lq, C) attends to context (B, Lk, C), itself when None; a cache appends these keys to the ones it holds: (B, Lq, C)."
+        q = rearrange(self.q(x), 'b l (h d) -> b h l d', h=self.n_heads)               # (B, H, Lq, C/H)
+        k, v = rearrange(self.kv(x if context is None else context), 'b l (two h d) -> two b h l d', two=2, h=self.n_heads)
+        if self.qk_norm:                                                                # unit q, k; q carries the temperature
+            temperature = self.log_temperature.clamp(max=math.log(100.0)).exp()        # (1, H, 1, 1), at most 100
             q, k = F.normalize(q, dim=-1) * temperature, F.normalize(k, dim=-1)
-        return q, k, v
-
-    def attend(self, q, k, v, attn_bias=None):
-        "Attention of q (B, H, Lq, C/H) over k, v (B, H, Lk, C/H), then the output projection: (B, Lq, C)."
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_bias, scale=self.scale)   # (B, H, Lq, C/H)
+        if cache is not None: k, v = cache.append(k, v)                                 # (B, H, cached + Lk, C/H)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scale)   # (B, H, Lq, C/H)
         return self.proj(rearrange(out, 'b h l d -> b l (h d)'))
 
-    def forward(self, x, attn_bias=None):
-        return self.attend(*self.project(x), attn_bias)
-
 # %% ../nbs/04_var.ipynb #32327faa
-class FFN(nn.Sequential):
-    "Linear -> GELU(tanh) -> Linear."
-    def __init__(self, dim: int, hidden: int):
+class MLP(nn.Module):
+    "Linear -> GELU (tanh) -> Linear, `ratio` times wider inside."
+    def __init__(self, dim: int, ratio: float = 4.0):
         super().__init__()
+        hidden = round(dim * ratio)
         self.fc1, self.act, self.fc2 = nn.Linear(dim, hidden), nn.GELU(approximate='tanh'), nn.Linear(hidden, dim)
+
+    def forward(self, x): return self.fc2(self.act(self.fc1(x)))
 
 class AdaLNBlock(nn.Module):
     "Transformer block whose norm scales/shifts and branch gains come from the class condition."
     def __init__(self, dim: int, n_heads: int, mlp_ratio: float = 4.0, qk_norm: bool = True, eps: float = 1e-6):
         super().__init__()
         self.norm = nn.LayerNorm(dim, eps=eps, elementwise_affine=False)
-        self.attn = SelfAttention(dim, n_heads, qk_norm)
-        self.ffn = FFN(dim, round(dim * mlp_ratio))
+        self.attn = Attention(dim, n_heads, qk_norm)
+        self.mlp = MLP(dim, mlp_ratio)
         self.ada_lin = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim))
 
-    def forward(self, x, cond, attn_bias=None):
-        "x (B, L, C), cond (B, C) -> (B, L, C)."
+    def forward(self, x, cond, mask=None, cache: KVCache | None = None):
+        "x (B, L, C), cond (B, C) -> (B, L, C); with a cache, x holds the newest rows only and also attends to the cached ones."
         gamma1, gamma2, scale1, scale2, shift1, shift2 = rearrange(self.ada_lin(cond), 'b (six c) -> six b 1 c', six=6)
-        x = x + gamma1 * self.attn(self.norm(x) * (1 + scale1) + shift1, attn_bias)
-        return x + gamma2 * self.ffn(self.norm(x) * (1 + scale2) + shift2)
+        x = x + gamma1 * self.attn(self.norm(x) * (1 + scale1) + shift1, mask=mask, cache=cache)
+        return x + gamma2 * self.mlp(self.norm(x) * (1 + scale2) + shift2)
 
 class AdaLNHead(nn.Module):
     "Final AdaLN (scale and shift from the condition), then the linear classifier over the vocabulary."
@@ -111,8 +205,8 @@ class VARConfig:
     n_heads: int = 4
     mlp_ratio: float = 4.0
     qk_norm: bool = True                # cosine attention with a learned temperature
-    cond_drop: float = 0.1              # probability of the null class in training (for classifier-free guidance)
-    tokenizer: dict | None = None       # asdict(tokenizer.cfg); filled in by VAR(cfg, tokenizer)
+    class_dropout: float = 0.1          # probability of the null class in training (for classifier-free guidance)
+    tokenizer: dict | None = None       # the frozen tokenizer's kind and config; filled in by VAR(cfg, tokenizer)
 
     def __post_init__(self):
         self.patch_nums = tuple(self.patch_nums)
@@ -122,7 +216,7 @@ class VARConfig:
         if not self.patch_nums or any(not isinstance(p, int) or p <= 0 for p in self.patch_nums):
             raise ValueError(f"patch_nums={self.patch_nums!r}: expected a non-empty tuple of positive ints")
         if self.width % self.n_heads: raise ValueError(f"n_heads={self.n_heads}: must divide width={self.width}")
-        if not 0 <= self.cond_drop <= 1: raise ValueError(f"cond_drop={self.cond_drop!r}: expected a probability in [0, 1]")
+        if not 0 <= self.class_dropout <= 1: raise ValueError(f"class_dropout={self.class_dropout!r}: expected a probability in [0, 1]")
 
     @classmethod
     def tiny(cls, **kw) -> VARConfig:
@@ -145,19 +239,49 @@ def drop_class_labels(labels: torch.Tensor, p: float, null_class: int, generator
     drop = torch.rand(labels.shape, device=labels.device, generator=generator) < p
     return torch.where(drop, torch.full_like(labels, null_class), labels)
 
+class TokenGenerator(nn.Module):
+    "What VAR and the FMT share: a frozen tokenizer inside the model, so that one checkpoint is a complete sampler."
+    version = 2                   # the checkpoint layout; load_model refuses files of another version with a clear message
+
+    def attach_tokenizer(self, cfg, tokenizer):
+        "(cfg with `tokenizer` = the tokenizer's kind and config, tokenizer); rebuilt from cfg.tokenizer when not given."
+        if tokenizer is not None:
+            self.check_tokenizer(cfg, tokenizer)
+            return replace(cfg, tokenizer=model_meta(tokenizer)), tokenizer
+        return cfg, build_model(cfg.tokenizer) if cfg.tokenizer is not None else None
+
+    def freeze_tokenizer(self, tokenizer: nn.Module | None):
+        "Register the tokenizer as a submodule without gradients, in eval mode (call last in __init__)."
+        self.tokenizer = tokenizer.requires_grad_(False).eval() if tokenizer is not None else None
+
+    def train(self, mode: bool = True):
+        "Switch the transformer's mode; the frozen tokenizer stays in eval mode."
+        super().train(mode)
+        if self.tokenizer is not None: self.tokenizer.eval()
+        return self
+
+    def n_params(self) -> int:
+        "Parameters of the transformer (the frozen tokenizer is not counted)."
+        return sum(p.numel() for name, p in self.named_parameters() if not name.startswith('tokenizer.'))
+
+    def tokenizer_or_fail(self) -> nn.Module:
+        "The frozen tokenizer; a clear error when the model was built without one."
+        if self.tokenizer is None: raise ValueError(f"this {type(self).__name__} has no tokenizer: build it with {type(self).__name__}(cfg, tokenizer)")
+        return self.tokenizer
+
+    @property
+    def device(self) -> torch.device: return self.class_emb.weight.device
+
+# %% ../nbs/04_var.ipynb #vmod04a4
 @register_model
-class VAR(nn.Module):
+class VAR(TokenGenerator):
     "Class-conditional next-scale transformer over the token maps of a frozen multi-scale tokenizer."
     kind = 'var'
     config_class = VARConfig
 
     def __init__(self, cfg: VARConfig, tokenizer: MultiScaleVQVAE | None = None):
         super().__init__()
-        if tokenizer is not None:
-            check_tokenizer(cfg, tokenizer)
-            cfg = replace(cfg, tokenizer=asdict(tokenizer.cfg))
-        elif cfg.tokenizer is not None:       # rebuilt from the config; load_state_dict brings its weights
-            tokenizer = MultiScaleVQVAE(config_from_dict(MSVQConfig, cfg.tokenizer))
+        cfg, tokenizer = self.attach_tokenizer(cfg, tokenizer)
         self.cfg = cfg
         C, pn = cfg.width, cfg.patch_nums
         self.L, self.first_l = sum(p * p for p in pn), pn[0] ** 2
@@ -173,14 +297,14 @@ class VAR(nn.Module):
         self.register_buffer('attn_mask', block_causal_mask(pn), persistent=False)
         self.boundaries = {sum(p * p for p in pn[:k + 1]) for k in range(len(pn))}   # prefix lengths that end a scale
         self.init_weights()
-        self.tokenizer = tokenizer.requires_grad_(False).eval() if tokenizer is not None else None
+        self.freeze_tokenizer(tokenizer)
 
     @torch.no_grad()
     def init_weights(self, init_adaln: float = 0.5, init_gamma: float = 1e-5, init_head: float = 0.02):
-        "VAR's initialisation (see above); leaves the tokenizer alone."
+        "VAR's initialisation (see above); call it before the tokenizer is attached."
         C, std = self.cfg.width, (1 / (3 * self.cfg.width)) ** 0.5
-        for name, m in self.named_modules():
-            if name.startswith('tokenizer') or not isinstance(m, (nn.Linear, nn.Embedding)): continue
+        for m in self.modules():
+            if not isinstance(m, (nn.Linear, nn.Embedding)): continue
             nn.init.trunc_normal_(m.weight, std=std, a=-2 * std, b=2 * std)
             if getattr(m, 'bias', None) is not None: nn.init.zeros_(m.bias)
         for p in (self.pos_start, self.pos_emb): nn.init.trunc_normal_(p, std=std, a=-2 * std, b=2 * std)
@@ -188,51 +312,51 @@ class VAR(nn.Module):
         self.head.ada_lin[-1].weight.mul_(init_adaln)
         for blk in self.blocks:
             blk.attn.proj.weight.div_(math.sqrt(2 * self.cfg.depth))
-            blk.ffn.fc2.weight.div_(math.sqrt(2 * self.cfg.depth))
+            blk.mlp.fc2.weight.div_(math.sqrt(2 * self.cfg.depth))
             blk.ada_lin[-1].weight[:2 * C].mul_(init_gamma)        # gamma1, gamma2
             blk.ada_lin[-1].weight[2 * C:].mul_(init_adaln)        # scales and shifts
+
+    def check_tokenizer(self, cfg: VARConfig, tokenizer) -> None:
+        "Raise a ValueError unless the tokenizer's vocabulary, code dimension and scales match the config."
+        for name, theirs in (('vocab_size', tokenizer.cfg.vocab_size), ('z_dim', tokenizer.cfg.z_dim),
+                             ('patch_nums', tuple(tokenizer.patch_nums))):
+            if getattr(cfg, name) != theirs: raise ValueError(f"cfg.{name}={getattr(cfg, name)!r}: the tokenizer has {name}={theirs!r}")
 
     def no_weight_decay(self) -> set[str]:
         "Parameters `fit` keeps out of weight decay besides biases, norms and embeddings."
         return {'pos_start', 'pos_emb'}
 
-    def train(self, mode: bool = True):
-        "Switch the transformer's mode; the frozen tokenizer stays in eval mode."
-        super().train(mode)
-        if self.tokenizer is not None: self.tokenizer.eval()
-        return self
+    def make_cache(self) -> ModelCache:
+        "Empty KV caches for sampling: one per block, room for all L positions."
+        return ModelCache(blocks=[KVCache(self.L) for _ in self.blocks])
 
-    def n_params(self) -> int:
-        "Parameters of the transformer (the frozen tokenizer is not counted)."
-        return sum(p.numel() for name, p in self.named_parameters() if not name.startswith('tokenizer.'))
-
-    def forward(self, labels: torch.Tensor, x_tf: torch.Tensor) -> torch.Tensor:
-        "labels (B,), teacher-forcing inputs of scales 2..k (B, n - first_l, d) -> logits of scales 1..k (B, n, V)."
-        n = self.first_l + x_tf.shape[1]
-        if n not in self.boundaries:
-            raise ValueError(f"x_tf.shape[1]={x_tf.shape[1]}: expected the inputs of whole scales, {sorted(b - self.first_l for b in self.boundaries)}")
+    def forward(self, labels: torch.Tensor, x_tf: torch.Tensor, cache: ModelCache | None = None) -> torch.Tensor:
+        """labels (B,), teacher-forcing inputs x_tf (B, n_in, d) -> logits (B, n, V).
+        No cache: the inputs of scales 2..k give the logits of scales 1..k (training; the plain sampler).
+        A cache holding scales 1..k-1: the inputs of scale k alone (none for k = 1) give its logits; the cache gains scale k."""
+        start = 0 if cache is None else cache.length                     # positions already cached
         cond = self.class_emb(labels)                                    # (B, C)
-        x = torch.cat([cond[:, None] + self.pos_start, self.word_emb(x_tf)], dim=1)   # (B, n, C): start token, then inputs
-        x = x + self.pos_emb[:, :n] + self.lvl_emb(self.levels[:n])
-        attn_bias = self.attn_mask[:n, :n]
-        for blk in self.blocks: x = blk(x, cond, attn_bias)
+        x = self.word_emb(x_tf)                                          # (B, n_in, C)
+        if start == 0: x = torch.cat([cond[:, None] + self.pos_start, x], dim=1)   # the start token first
+        stop = start + x.shape[1]
+        if stop not in self.boundaries:
+            valid = sorted(b - max(start, self.first_l) for b in self.boundaries if b > start)
+            raise ValueError(f"x_tf.shape[1]={x_tf.shape[1]}: expected the inputs of whole scales after position {start}, one of {valid}")
+        x = x + self.pos_emb[:, start:stop] + self.lvl_emb(self.levels[start:stop])
+        mask = self.attn_mask[:stop, :stop] if cache is None else None   # a new scale sees all cached scales and itself
+        for i, block in enumerate(self.blocks): x = block(x, cond, mask, None if cache is None else cache['blocks'][i])
         return self.head(x, cond)                                        # (B, n, V)
-
-    def tokenizer_or_fail(self) -> MultiScaleVQVAE:
-        "The frozen tokenizer; a clear error when the model was built without one."
-        if self.tokenizer is None: raise ValueError("this VAR has no tokenizer: build it with VAR(cfg, tokenizer)")
-        return self.tokenizer
 
     @torch.no_grad()
     def teacher_forcing_inputs(self, tokens_flat: torch.Tensor) -> torch.Tensor:
-        "tokens (B, L) -> the inputs of scales 2..K (B, L - first_l, d), computed by the frozen tokenizer."
+        "Tokens (B, L) -> the inputs of scales 2..K (B, L - first_l, d), computed by the frozen tokenizer without validation."
         tok = self.tokenizer_or_fail()
-        return tok.teacher_forcing_inputs(tok.unflatten_tokens(tokens_flat))
+        return tok.teacher_forcing_inputs(tok.unflatten_tokens(tokens_flat), check=False)   # checked when tokenised
 
     def compute_loss(self, batch):
-        "Cross-entropy over all L tokens (uniform mean), with null-class dropout in training mode."
+        "Cross-entropy over all L tokens (uniform mean), with null-class dropout in training mode; no device syncs."
         tokens, labels = batch                                           # (B, L), (B,)
-        if self.training: labels = drop_class_labels(labels, self.cfg.cond_drop, self.cfg.n_classes)
+        if self.training: labels = drop_class_labels(labels, self.cfg.class_dropout, self.cfg.n_classes)
         logits = self(labels, self.teacher_forcing_inputs(tokens))       # (B, L, V)
         loss = F.cross_entropy(logits.flatten(0, 1).float(), tokens.flatten())
         hit = (logits.detach().argmax(-1) == tokens).float()            # (B, L)
@@ -241,12 +365,6 @@ class VAR(nn.Module):
         for p in self.cfg.patch_nums:                                   # slices, not a boolean mask: no GPU sync
             metrics[f'acc_{p}x{p}'] = hit[:, start:start + p * p].mean(); start += p * p
         return loss, metrics
-
-def check_tokenizer(cfg: VARConfig, tokenizer) -> None:
-    "Raise a ValueError unless the tokenizer's vocabulary, code dimension and scales match the config."
-    for name, theirs in (('vocab_size', tokenizer.cfg.vocab_size), ('z_dim', tokenizer.cfg.z_dim),
-                         ('patch_nums', tuple(tokenizer.patch_nums))):
-        if getattr(cfg, name) != theirs: raise ValueError(f"cfg.{name}={getattr(cfg, name)!r}: the tokenizer has {name}={theirs!r}")
 
 # %% ../nbs/04_var.ipynb #c6d90edb
 def top_k_top_p_filter(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
@@ -268,41 +386,84 @@ def sample_tokens(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0
     return torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, generator=generator).reshape(probs.shape[:-1])
 
 # %% ../nbs/04_var.ipynb #69c9dca5
-def check_sampling_args(labels, cfg, temperature, top_k, top_p, n_classes: int, vocab_size: int) -> None:
-    "Raise a clear error for labels outside 0..n_classes, cfg < 0, temperature <= 0, top_k outside 0..V, top_p outside (0, 1]."
+CFG_SCHEDULES = ('linear', 'constant')
+
+def check_sampling_args(labels, n_classes: int, vocab_size: int, *, cfg, cfg_schedule, temperature, top_k, top_p) -> None:
+    "The one validator of every sampler's arguments: a TypeError or ValueError naming the first bad one."
     if not isinstance(labels, torch.Tensor) or labels.ndim != 1 or labels.dtype != torch.long:
-        raise TypeError(f"labels: expected a (B,) long tensor, got {labels!r:.60}")
-    if len(labels) and (labels.min() < 0 or labels.max() > n_classes):
+        raise TypeError(f"labels: expected a (B,) long tensor of class ids, got {labels!r:.60}")
+    if len(labels) == 0: raise ValueError("labels: empty; expected at least one class id")
+    if labels.min() < 0 or labels.max() > n_classes:
         raise ValueError(f"labels: class ids must lie in 0..{n_classes} ({n_classes} = the null class), "
                          f"got values in [{labels.min().item()}, {labels.max().item()}]")
-    if not cfg >= 0: raise ValueError(f"cfg={cfg!r}: the guidance scale must be >= 0")
-    if not temperature > 0: raise ValueError(f"temperature={temperature!r}: expected > 0")
-    if not isinstance(top_k, int) or not 0 <= top_k <= vocab_size:
+    if isinstance(cfg, bool) or not isinstance(cfg, (int, float)) or not cfg >= 0:
+        raise ValueError(f"cfg={cfg!r}: expected a guidance scale >= 0 (0: no guidance)")
+    if cfg_schedule not in CFG_SCHEDULES: raise ValueError(f"cfg_schedule={cfg_schedule!r}: expected one of {CFG_SCHEDULES}")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
+        raise ValueError(f"temperature={temperature!r}: expected a number > 0")
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 0 <= top_k <= vocab_size:
         raise ValueError(f"top_k={top_k!r}: expected an int in 0..vocab_size={vocab_size} (0 = off)")
-    if not 0 < top_p <= 1: raise ValueError(f"top_p={top_p!r}: expected a value in (0, 1] (1 = off)")
+    if isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1:
+        raise ValueError(f"top_p={top_p!r}: expected a value in (0, 1] (1 = off)")
+
+def guidance_scale(cfg: float, cfg_schedule: str, progress: float) -> float:
+    "Guidance strength t at a step after which a fraction `progress` (0..1) of the sample is decided."
+    return cfg * progress if cfg_schedule == 'linear' else cfg
+
+def guide(logits: torch.Tensor, t: float) -> torch.Tensor:
+    "Classifier-free guidance: logits of (conditional; unconditional) rows (2B, ..., V) -> (1 + t) cond - t uncond (B, ..., V)."
+    cond, uncond = logits.float().chunk(2)
+    return (1 + t) * cond - t * uncond
+
+def with_null_class(labels: torch.Tensor, null_class: int) -> torch.Tensor:
+    "(2B,) labels: the requested classes, then the null class for the unconditional half of a guided batch."
+    return torch.cat([labels, torch.full_like(labels, null_class)])
+
+@contextmanager
+def eval_mode(model: nn.Module):
+    "Run the body with `model` in eval mode, then restore its mode."
+    was_training = model.training
+    model.eval()
+    try: yield model
+    finally: model.train(was_training)
+
+# %% ../nbs/04_var.ipynb #vsm04a06
+VAR_CFG, VAR_CFG_SCHEDULE = 1.5, 'linear'      # VAR's sampling defaults: guidance ramped from 0 at 1x1 to 1.5 at the last scale
 
 @torch.no_grad()
-def generate(model: VAR, labels: torch.Tensor, cfg: float = 1.5, temperature: float = 1.0, top_k: int = 0,
-             top_p: float = 1.0, generator: torch.Generator | None = None, known_tokens=None, keep=None):
-    "Plain next-scale sampler (the whole prefix at every step, no KV cache): (list of K token maps (B, p, p), images)."
-    check_sampling_args(labels, cfg, temperature, top_k, top_p, model.cfg.n_classes, model.cfg.vocab_size)
-    tok, B, pn = model.tokenizer_or_fail(), len(labels), model.cfg.patch_nums
-    guided = cfg > 0                                                   # cfg = 0: no unconditional half needed
-    labels_in = torch.cat([labels, torch.full_like(labels, model.cfg.n_classes)]) if guided else labels   # (2B,)
-    x_tf = model.pos_emb.new_zeros(len(labels_in), 0, model.cfg.z_dim)  # no inputs yet: the start token only
-    f_hat, tokens = None, []
-    for k, p in enumerate(pn):
-        logits = model(labels_in, x_tf)[:, -p * p:].float()             # (2B, p*p, V): the last scale's logits
-        if guided:
-            t = cfg * k / max(len(pn) - 1, 1)                           # linear ramp, 0 at the first scale
-            logits = (1 + t) * logits[:B] - t * logits[B:]
-        tokens_k = rearrange(sample_tokens(logits, temperature, top_k, top_p, generator), 'b (h w) -> b h w', h=p)
-        if keep is not None: tokens_k = torch.where(keep[k], known_tokens[k], tokens_k)   # teacher-force known tokens
-        tokens.append(tokens_k)
-        f_hat, next_in = tok.next_scale_input(k, f_hat, tokens_k)       # (B, d, P, P), (B, p_{k+1}^2, d)
-        if next_in is not None:
-            x_tf = torch.cat([x_tf, next_in.repeat(2, 1, 1) if guided else next_in], dim=1)   # both halves read them
-    return tokens, tok.decode_f_hat(f_hat)
+def generate_steps(model: VAR, labels: torch.Tensor, *, cfg: float = VAR_CFG, cfg_schedule: str = VAR_CFG_SCHEDULE,
+                   temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, generator: torch.Generator | None = None,
+                   kv_cache=True, known_tokens=None, keep=None):
+    "Yield (k, tokens_k (B, p, p), guided logits (B, p*p, V), f_hat) after each scale k: VAR's one sampler, a scale at a time."
+    check_sampling_args(labels, model.cfg.n_classes, model.cfg.vocab_size, cfg=cfg, cfg_schedule=cfg_schedule,
+                        temperature=temperature, top_k=top_k, top_p=top_p)
+    if (known_tokens is None) != (keep is None): raise ValueError("known_tokens, keep: pass both (editing) or neither")
+    tok, pn, device = model.tokenizer_or_fail(), model.cfg.patch_nums, model.device
+    labels, guided = labels.to(device), cfg > 0                          # cfg = 0: no unconditional half needed
+    if keep is not None: known_tokens, keep = [t.to(device) for t in known_tokens], [m.to(device) for m in keep]
+    cache = ready_cache(model, kv_cache)                                 # None: the plain sampler, the reference
+    labels_in = with_null_class(labels, model.cfg.n_classes) if guided else labels   # (B',), B' = 2B with guidance
+    x_new = x_all = model.pos_emb.new_zeros(len(labels_in), 0, model.cfg.z_dim)      # scale 1 reads the start token only
+    f_hat = None
+    with eval_mode(model):
+        for k, p in enumerate(pn):
+            if cache is None: logits = model(labels_in, x_all)[:, -p * p:]   # the whole prefix again, keep the last scale
+            else: logits = model(labels_in, x_new, cache)                    # scale k's rows only, the rest from the cache
+            logits = guide(logits, guidance_scale(cfg, cfg_schedule, k / max(len(pn) - 1, 1))) if guided else logits.float()
+            tokens_k = rearrange(sample_tokens(logits, temperature, top_k, top_p, generator), 'b (h w) -> b h w', h=p)
+            if keep is not None: tokens_k = torch.where(keep[k], known_tokens[k], tokens_k)   # teacher-force known tokens
+            f_hat, x_new = tok.next_scale_input(k, f_hat, tokens_k)         # (B, d, P, P), (B, p_{k+1}^2, d) or None
+            if x_new is not None:
+                if guided: x_new = x_new.repeat(2, 1, 1)                     # both halves read the same tokens
+                if cache is None: x_all = torch.cat([x_all, x_new], dim=1)
+            yield k, tokens_k, logits, f_hat
+
+@torch.no_grad()
+def generate(model: VAR, labels: torch.Tensor, **sample_kw) -> tuple[list[torch.Tensor], torch.Tensor]:
+    "Class-conditional samples: (K token maps (B, p, p), images (B, C, H, W) in [-1, 1]); keyword arguments of `generate_steps`."
+    tokens = []
+    for _, tokens_k, _, f_hat in generate_steps(model, labels, **sample_kw): tokens.append(tokens_k)
+    return tokens, model.tokenizer.decode_f_hat(f_hat)
 
 # %% ../nbs/04_var.ipynb #26c3ceae
 def keep_masks(edit_mask: torch.Tensor, patch_nums, batch_size: int) -> list[torch.Tensor]:
@@ -325,21 +486,43 @@ def box_mask(size: int, top: float, left: float, bottom: float, right: float, in
 @torch.no_grad()
 def edit(model: VAR, images: torch.Tensor, edit_mask: torch.Tensor, labels: torch.Tensor, **sample_kw):
     "Zero-shot editing: regenerate `images` where `edit_mask` is True, teacher-forcing their tokens elsewhere, at every scale."
-    tok = model.tokenizer_or_fail()
-    known = tok.encode(images)                                             # K maps (B, p, p)
-    keep = [k.to(known[0].device) for k in keep_masks(edit_mask, model.cfg.patch_nums, len(images))]
+    known = model.tokenizer_or_fail().encode(images.to(model.device))      # K maps (B, p, p)
+    keep = keep_masks(edit_mask, model.cfg.patch_nums, len(images))
     return generate(model, labels, known_tokens=known, keep=keep, **sample_kw)
 
 # %% ../nbs/04_var.ipynb #fc0aae53
 @torch.no_grad()
-def tokenize_dataset(tokenizer: MultiScaleVQVAE, images: torch.Tensor, batch_size: int = 500, device=None) -> torch.Tensor:
-    "Encode images (N, 1, 32, 32) once with the frozen tokenizer: flattened tokens (N, L) long, on the CPU."
-    device = get_device(device)
-    tokenizer = tokenizer.to(device).eval()
-    out = [tokenizer.flatten_tokens(tokenizer.encode(images[i:i + batch_size].to(device))).cpu()
-           for i in range(0, len(images), batch_size)]
+def tokenize_dataset(tokenizer: nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    "Encode images (N, C, H, W) once, on the tokenizer's device: tokens (N, L) long on the CPU, in the order its generator reads them."
+    device = next(tokenizer.parameters()).device
+    out = []
+    with eval_mode(tokenizer):
+        for i in range(0, len(images), batch_size):
+            codes = tokenizer.encode(images[i:i + batch_size].to(device))   # VQ-VAE: (b, h, w); multi-scale: K maps
+            out.append((tokenizer.flatten_tokens(codes) if isinstance(codes, list) else codes.flatten(1)).cpu())
     return torch.cat(out)
 
+def tokenizer_digest(tokenizer: nn.Module) -> str:
+    "A short digest of the tokenizer's weights: names its cached token tensors and records what a generator was trained on."
+    h = hashlib.sha1()
+    for name, t in sorted(tokenizer.state_dict().items()):
+        h.update(name.encode()); h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:12]
+
+def tokenized_fashion_mnist(tokenizer: nn.Module, split: str = 'train', n: int | None = None,
+                            cache: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    "Tokens (M, L) long and labels (M,) of a Fashion-MNIST split, encoded once and kept in checkpoint_dir() per tokenizer."
+    path = checkpoint_dir() / f'fmnist_tokens_{tokenizer.kind}_{split}_{n or "all"}_{tokenizer_digest(tokenizer)}.pt'
+    if cache and path.is_file():
+        d = torch.load(path, weights_only=True)
+        return d['tokens'], d['labels']
+    images, labels = load_fashion_mnist(split, n)
+    tokens = tokenize_dataset(tokenizer, images)
+    if cache:
+        tmp = path.with_name(f'.{path.name}.tmp'); torch.save({'tokens': tokens, 'labels': labels}, tmp); tmp.replace(path)
+    return tokens, labels
+
+# %% ../nbs/04_var.ipynb #vtr04a07
 VAR_CHECKPOINT = 'var.pt'        # this notebook's model in checkpoint_dir()
 
 def default_tokenizer(device=None) -> MultiScaleVQVAE:
@@ -352,7 +535,7 @@ def default_tokenizer(device=None) -> MultiScaleVQVAE:
 
 def train_var(tokenizer: MultiScaleVQVAE | None = None, steps: int = 600, batch_size: int = 32, lr: float = 2e-3,
               cfg: VARConfig | None = None, n_train: int | None = None, device=None, seed: int = 0,
-              ckpt_path: str | Path | None = None, **train_kw) -> tuple[VAR, list[dict]]:
+              ckpt_path: str | Path | None = None, cache_tokens: bool = True, **train_kw) -> tuple[VAR, list[dict]]:
     "Train a VAR (the `fashion` preset by default) on pre-tokenised Fashion-MNIST; returns (model with EMA weights, history)."
     device = get_device(device)
     n_train = n_train or min(60_000, steps * batch_size)        # by default, as many images as the run will see
@@ -360,21 +543,20 @@ def train_var(tokenizer: MultiScaleVQVAE | None = None, steps: int = 600, batch_
     matched = dict(vocab_size=tokenizer.cfg.vocab_size, z_dim=tokenizer.cfg.z_dim, patch_nums=tuple(tokenizer.patch_nums))
     seed_everything(seed)
     model = VAR(replace(cfg, tokenizer=None) if cfg is not None else VARConfig.fashion(**matched), tokenizer)
-    images, labels = load_fashion_mnist('train', n_train)
-    tokens = tokenize_dataset(tokenizer, images, device=device)
+    tokens, labels = tokenized_fashion_mnist(tokenizer, 'train', n_train, cache=cache_tokens)
     train_cfg = TrainConfig(**{**dict(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(50, steps // 10),
                                       seed=seed, grad_clip=2.0), **train_kw})
     result = fit(model, (tokens, labels), train_cfg, device=device)
-    trained = result.sampling_model
-    if ckpt_path is not None: save_model(ckpt_path, trained, history=result.history)
-    return trained, result.history
+    if ckpt_path is not None:
+        save_model(ckpt_path, result.model, ema=result.ema, history=result.history, tokenizer_digest=tokenizer_digest(tokenizer))
+    return result.sampling_model.eval(), result.history
 
 # %% ../nbs/04_var.ipynb #a93092ba
 @torch.no_grad()
 def evaluate_var(model: VAR, tokens: torch.Tensor, labels: torch.Tensor, batch_size: int = 250) -> dict:
     "Per-scale cross-entropy and token accuracy of `model` on flattened tokens (N, L): {'loss', 'acc', 'loss_pxp', 'acc_pxp'}."
     model.eval()
-    device = model.pos_emb.device
+    device = model.device
     nll, hit = [], []
     for i in range(0, len(tokens), batch_size):
         t, y = tokens[i:i + batch_size].to(device), labels[i:i + batch_size].to(device)

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from sar_ref.cli import ROWS, STAGES, sar_ref_demo, sar_ref_sample, sar_ref_train_fmt
+from sar_ref.cli import sar_ref_demo, sar_ref_sample, sar_ref_train_fmt
+from sar_ref.study import ROWS, STAGES
 from sar_ref.training import load_checkpoint
 
 ARTEFACTS = ['run.json', 'stages.json', 'metrics.json', 'results.md', 'results.csv']
@@ -183,7 +184,7 @@ def test_bad_arguments_exit_2_with_one_line(tiny_run):
     (lambda run: sar_ref_demo(methods='diffusion', out=str(run.parent / 'y')), "unknown method 'diffusion'"),
     (lambda run: sar_ref_sample(ckpt=str(run / 'fmt_ar.pt'), n=-3), '--n=-3'),
     (lambda run: sar_ref_sample(ckpt=str(run / 'classifier.pt')), "holds a 'classifier' model"),
-    (lambda run: sar_ref_sample(ckpt=str(run / 'fmt_ar.pt'), tokenizer=str(run / 'msvq.pt')), "--tokenizer="),
+    (lambda run: sar_ref_sample(ckpt=str(run / 'fmt_ar.pt'), cfg_schedule='cosine'), "--cfg_schedule='cosine'"),
     (lambda run: sar_ref_sample(ckpt=str(run / 'fmt_ar.pt'), order='zigzag'), "--order='zigzag'"),
     (lambda run: sar_ref_sample(ckpt=str(run / 'var.pt'), steps=10), '--steps=10'),
     (lambda run: sar_ref_sample(ckpt=str(run / 'var.pt'), out='x.png'), "--out='x.png'"),
