@@ -18,10 +18,10 @@ import time
 
 import torch
 
-from sar_ref.cli import BUDGETS, ROWS, class_major_labels, default_arg, sample_images
+from sar_ref.study import BUDGETS, ROWS, class_major_labels, default_arg, sample_images
 from sar_ref.data import get_device, load_fashion_mnist
 from sar_ref.evaluation import ClassifierConfig, FashionClassifier, train_classifier
-from sar_ref.fmt import FMT, FMTConfig, tokenize, train_fmt
+from sar_ref.fmt import FMT, FMTConfig, train_fmt
 from sar_ref.msvq import MSVQConfig, MultiScaleVQVAE, train_msvq
 from sar_ref.training import TrainConfig, make_optimizer
 from sar_ref.var import VAR, VARConfig, tokenize_dataset, train_var
@@ -88,15 +88,15 @@ def main():
     msvq = MultiScaleVQVAE(MSVQConfig())
     train_row('msvq', msvq, (x, y), train_msvq)
     msvq.to(device).eval()
-    tok, w, c = timed(lambda: tokenize_dataset(msvq, x, device=device), device)
+    tok, w, c = timed(lambda: tokenize_dataset(msvq, x), device)
     rows.append(('msvq tokenises 60,000 images', w * 30, c * 30))
     train_row('var', VAR(VARConfig.fashion(), msvq), (tok, y), train_var)
     vq = VQVAE(VQVAEConfig()).to(device).eval()
-    fmt_tok, w, c = timed(lambda: tokenize(vq, x), device)
+    fmt_tok, w, c = timed(lambda: tokenize_dataset(vq, x), device)
     rows.append(('vqvae tokenises 60,000 images (once, cached)', w * 30, c * 30))
     fmts = {}
     for preset in ('AR', 'MAR', 'SAR-TS'):
-        fmts[preset] = FMT(FMTConfig.fashion(preset))
+        fmts[preset] = FMT(FMTConfig.fashion(preset), vq)            # the generator carries its tokenizer
         train_row(f'fmt {preset}', fmts[preset], (fmt_tok, y), train_fmt)
 
     n_budget = 10 * b.per_class
@@ -104,7 +104,7 @@ def main():
     var = VAR(VARConfig.fashion(), msvq).to(device).eval()
     for r in ROWS:
         model = var if r.method == 'VAR' else fmts[r.method].to(device).eval()
-        (_, _), w, c = timed(lambda: sample_images(model, labels, vq, intervals=r.intervals, progress=False), device)
+        (_, _), w, c = timed(lambda: sample_images(model, labels, intervals=r.intervals, progress=False), device)
         scale = n_budget / len(labels)
         rows.append((f'sample {r.key}: {n_budget} images', w * scale, c * scale))
 

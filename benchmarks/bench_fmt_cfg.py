@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from sar_ref.cli import class_major_labels, load_generator, sample_images
+from sar_ref.study import class_major_labels, load_generator, sample_images
 from sar_ref.evaluation import evaluate_samples, load_or_train_classifier, real_features
 
 ROWS = (('fmt_ar.pt', 'ar'), ('fmt_mar.pt', 'cosine:8'), ('fmt_sar_ts.pt', 'cosine:8'), ('fmt_sar_ts.pt', 'cosine:16'))
@@ -39,12 +39,12 @@ def main(argv=None):
     labels = class_major_labels(args.per_class)
     print(f"{'model':14s} {'intervals':10s} {'schedule':9s} {'cfg':>4s} {'seed':>4s} {'FD':>7s} {'acc':>6s} {'prec':>6s} {'rec':>6s} {'s':>5s}")
     for ckpt, intervals in ROWS:
-        model, tok = load_generator(run / ckpt, device=args.device)
+        model = load_generator(run / ckpt, device=args.device)
         for schedule in args.schedules:
             for cfg in args.cfgs:
                 for seed in args.seeds:
                     t0 = time.perf_counter()
-                    images, _ = sample_images(model, labels, tok, intervals=intervals, cfg=cfg, cfg_schedule=schedule,
+                    images, _ = sample_images(model, labels, intervals=intervals, cfg=cfg, cfg_schedule=schedule,
                                               seed=seed, progress=False)
                     r = evaluate_samples(images, labels, classifier=clf, real_feats=real)
                     print(f"{ckpt[:-3]:14s} {intervals:10s} {schedule:9s} {cfg:4.1f} {seed:4d} {r['fd']:7.2f} {r['accuracy']:6.3f} "

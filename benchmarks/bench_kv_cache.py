@@ -1,11 +1,12 @@
-"""KV-cached against plain samplers (sar_ref.kv_cache vs sar_ref.fmt / sar_ref.var): wall time, speed-up curve, peak memory.
+"""KV-cached against plain sampling (each family's one sampler, `sar_ref.fmt.generate` / `sar_ref.var.generate`, with
+`kv_cache=True` against `kv_cache=False`): wall time, speed-up curve, peak memory.
 
 Models with random weights, since the cost does not depend on the weights. `--size fashion` (default): the Fashion-MNIST
 presets (FMTConfig.fashion, N = 64 tokens, V = 256; VARConfig.fashion, patch_nums (1, 2, 3, 4, 6, 8), V = 256, with a
 default MultiScaleVQVAE). `--size large`: the sizes where a KV cache matters on a GPU: 16x16 tokens and V = 4096, an
-FMT of dim 768 with 6+6 layers (about 100M parameters) and VAR d16 with the ImageNet-256 scales (310M parameters). Classifier-free guidance on, as in the samplers'
-defaults (FMT cfg 2.0, VAR cfg 1.5), so every batch is doubled. FMT samplers return tokens; VAR samplers also decode
-the images (both do). Each configuration runs plain and cached interleaved (alternating which goes first), after
+FMT of width 768 with 6+6 layers (about 100M parameters) and VAR d16 with the ImageNet-256 scales (310M parameters). Classifier-free guidance on (FMT cfg 2.0,
+constant; VAR cfg 1.5, linear ramp, the sampler's default), so every batch is doubled. The FMTs here carry no
+tokenizer, so their sampler returns tokens only; the VAR sampler also decodes the images (plain and cached alike). Each configuration runs plain and cached interleaved (alternating which goes first), after
 `--warmup` untimed rounds, and reports medians over `--repeats`; the plain and cached tokens are compared too.
 
 Peak memory of one call, with caches allocated inside the call (fresh, not reused): on CUDA,
@@ -28,7 +29,6 @@ import time
 import torch
 
 from sar_ref.fmt import FMT, FMTConfig, generate as fmt_generate
-from sar_ref.kv_cache import fmt_generate_cached, make_caches, var_generate_cached
 from sar_ref.msvq import MSVQConfig, MultiScaleVQVAE
 from sar_ref.partitions import make_partition
 from sar_ref.var import VAR, VARConfig, generate as var_generate
@@ -51,7 +51,7 @@ def build(kind: str, device):
     torch.manual_seed(0)
     if SIZE == 'large':     # 16x16 tokens, V = 4096: FMT ~100M (dim 768, 6+6 layers), VAR d16 (310M with 1000 classes)
         if kind == 'fmt':
-            return FMT(FMTConfig.fashion('SAR-TS', dim=768, enc_depth=6, dec_depth=6, n_heads=12, h=16, w=16,
+            return FMT(FMTConfig.fashion('SAR-TS', width=768, enc_depth=6, dec_depth=6, n_heads=12, h=16, w=16,
                                          vocab_size=4096)).to(device).eval()
         tok = MultiScaleVQVAE(MSVQConfig(image_size=64, vocab_size=4096, patch_nums=LARGE_PATCH_NUMS))
         return VAR(VARConfig.paper(16, vocab_size=4096, n_classes=1000, patch_nums=LARGE_PATCH_NUMS), tok).to(device).eval()
@@ -62,15 +62,15 @@ def build(kind: str, device):
 def samplers(model, kind: str, order, intervals, batch: int, device, reuse_caches: bool = True):
     "(plain, cached) zero-argument callables drawing the same samples (same labels, partition and seed)."
     labels = (torch.arange(batch) % 10).to(device)
-    caches = make_caches(model) if reuse_caches else None           # None: every call allocates its own
+    cache = model.make_cache() if reuse_caches else True            # True: every call allocates its own
     if kind == 'var':
-        def plain(): return var_generate(model, labels, cfg=VAR_CFG, generator=torch.Generator(device).manual_seed(0))[0]
-        def cached(): return var_generate_cached(model, labels, cfg=VAR_CFG, generator=torch.Generator(device).manual_seed(0), caches=caches)[0]
+        def plain(): return var_generate(model, labels, cfg=VAR_CFG, generator=torch.Generator(device).manual_seed(0), kv_cache=False)[0]
+        def cached(): return var_generate(model, labels, cfg=VAR_CFG, generator=torch.Generator(device).manual_seed(0), kv_cache=cache)[0]
         return plain, cached
     part = make_partition(order, intervals, model.cfg.h, model.cfg.w, batch=batch,
                           generator=torch.Generator(device).manual_seed(0), device=device)
-    def plain(): return fmt_generate(model, labels, partition=part, cfg=FMT_CFG, generator=torch.Generator(device).manual_seed(1))
-    def cached(): return fmt_generate_cached(model, labels, partition=part, cfg=FMT_CFG, generator=torch.Generator(device).manual_seed(1), caches=caches)
+    def plain(): return fmt_generate(model, labels, partition=part, cfg=FMT_CFG, generator=torch.Generator(device).manual_seed(1), kv_cache=False)[0]
+    def cached(): return fmt_generate(model, labels, partition=part, cfg=FMT_CFG, generator=torch.Generator(device).manual_seed(1), kv_cache=cache)[0]
     return plain, cached
 
 
@@ -126,11 +126,11 @@ def cache_mib(name: str, batch: int, device) -> float:
     "Bytes of the preallocated caches after one batch-`batch` cached call, in MiB."
     kind, order, intervals = CONFIGS[name]
     model = build(kind, device)
-    caches = make_caches(model)
+    cache = model.make_cache()
     labels = (torch.arange(batch) % 10).to(device)
-    if kind == 'var': var_generate_cached(model, labels, cfg=VAR_CFG, caches=caches)
-    else: fmt_generate_cached(model, labels, order=order, intervals=intervals, cfg=FMT_CFG, caches=caches)
-    return caches.nbytes() / 2**20
+    if kind == 'var': var_generate(model, labels, cfg=VAR_CFG, kv_cache=cache)
+    else: fmt_generate(model, labels, order=order, intervals=intervals, cfg=FMT_CFG, kv_cache=cache)
+    return cache.nbytes() / 2**20
 
 
 def speedup_curve(args, device) -> list[dict]:
@@ -189,7 +189,7 @@ def main(argv=None):
     for kind in sorted({CONFIGS[name][0] for name in args.configs}):
         m = build(kind, device)
         c = m.cfg
-        size = (f"dim {c.dim}, {c.enc_depth}+{c.dec_depth} layers, {c.h * c.w} tokens" if kind == 'fmt' else
+        size = (f"width {c.width}, {c.enc_depth}+{c.dec_depth} layers, {c.h * c.w} tokens" if kind == 'fmt' else
                 f"width {c.width}, depth {c.depth}, {sum(p * p for p in c.patch_nums)} tokens in {len(c.patch_nums)} scales")
         print(f"{kind.upper()}: {size}, {c.n_heads} heads, vocabulary {c.vocab_size}, "
               f"{sum(p.numel() for n, p in m.named_parameters() if not n.startswith('tokenizer.')):,} parameters")

@@ -6,7 +6,8 @@ folder given by `--official PATH` (or SAR_REF_OFFICIAL_VAR) and to build the sam
 width 384, 6 heads, patch_nums (1, 2, 3, 4, 6, 8), vocabulary 512, 10 classes, VAR's initialisation, the same decoder
 for the images), then times one full sampling call (K = 6 scales, classifier-free guidance, no top-k / top-p, image
 decoding included) of three samplers, interleaved (the order rotates every round), medians over repeats:
-ours plain (`sar_ref.var.generate`), ours cached (`sar_ref.kv_cache.var_generate_cached`), official.
+ours plain and ours cached (the one sampler, `sar_ref.var.generate` with `kv_cache=False` / a reused
+`kv_cache=model.make_cache()`), official.
 
     python benchmarks/bench_kv_cache_official.py --official /path/to/VAR [--device cuda] [--batch 16] [--repeats 10]
 """
@@ -21,7 +22,6 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_var_official import build, parse_args, timed   # noqa: E402  (the official-code import and the shared configuration)
 
-from sar_ref.kv_cache import make_caches, var_generate_cached  # noqa: E402
 from sar_ref.var import generate  # noqa: E402
 
 
@@ -32,11 +32,11 @@ def main(argv=None):
     tok, ours, vae, theirs = build(args, device)
     ours.eval(); theirs.eval()
     labels = (torch.arange(args.batch) % 10).to(device)
-    caches = make_caches(ours)
+    cache = ours.make_cache()                                   # reused by every cached call
 
     samplers = {
-        'ours plain': lambda: generate(ours, labels, cfg=args.cfg, generator=torch.Generator(device).manual_seed(0)),
-        'ours cached': lambda: var_generate_cached(ours, labels, cfg=args.cfg, generator=torch.Generator(device).manual_seed(0), caches=caches),
+        'ours plain': lambda: generate(ours, labels, cfg=args.cfg, generator=torch.Generator(device).manual_seed(0), kv_cache=False),
+        'ours cached': lambda: generate(ours, labels, cfg=args.cfg, generator=torch.Generator(device).manual_seed(0), kv_cache=cache),
         'official': lambda: theirs.autoregressive_infer_cfg(args.batch, labels, g_seed=0, cfg=args.cfg, top_k=0, top_p=0.0),
     }
     names = list(samplers)

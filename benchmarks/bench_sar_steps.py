@@ -3,7 +3,8 @@
 The paper's generalisation claims in miniature (Liu et al. 2024, arXiv 2410.10511): a model trained on random orders
 should keep its quality when sampled in other orders and with fewer steps; a raster-trained model should collapse at few
 steps. For each model, order and number of steps S this script draws `--n-per-class` class-conditional samples per class
-with the plain sampler (S = 64: one token per step; S < 64: the cosine schedule with S sets), times them, and scores them
+with the plain sampler (`sar_ref.fmt.generate` with `kv_cache=False`; `--kv-cache` for the cached one; S = 64: one
+token per step; S < 64: the cosine schedule with S sets), times them (image decoding included), and scores them
 with `sar_ref.evaluation.evaluate_samples` (classifier-feature Frechet distance, class accuracy, precision, recall). The
 real-data floor at the same sample count is printed first. Timings are medians over the per-batch timings.
 
@@ -34,7 +35,7 @@ def intervals_for(steps: int, n: int) -> str:
     return 'ar' if steps == n else f'cosine:{steps}'
 
 
-def sample(model, tokenizer, order: str, steps: int, n_per_class: int, batch: int, cfg: float, seed: int, device):
+def sample(model, order: str, steps: int, n_per_class: int, batch: int, cfg: float, seed: int, device, kv_cache: bool = False):
     "Class-balanced samples (images, labels) and the median seconds per image."
     labels = torch.arange(10, device=device).repeat_interleave(n_per_class)
     g = torch.Generator(device=device).manual_seed(seed)
@@ -45,10 +46,10 @@ def sample(model, tokenizer, order: str, steps: int, n_per_class: int, batch: in
                               batch=len(lab), generator=g, device=device)
         if device.type == 'cuda': torch.cuda.synchronize()
         t0 = time.perf_counter()
-        tokens = generate(model, lab, partition=part, cfg=cfg, generator=g)
+        _, imgs = generate(model, lab, partition=part, cfg=cfg, generator=g, kv_cache=kv_cache)   # the model carries its tokenizer
         if device.type == 'cuda': torch.cuda.synchronize()
         per_image.append((time.perf_counter() - t0) / len(lab))
-        images.append(tokenizer.decode(tokens).cpu())
+        images.append(imgs.cpu())
     return torch.cat(images), labels.cpu(), statistics.median(per_image)
 
 
@@ -62,6 +63,7 @@ def main():
     ap.add_argument('--batch', type=int, default=250)
     ap.add_argument('--cfg', type=float, default=FMT_CFG)
     ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--kv-cache', action='store_true', help='sample with the KV cache (default: the plain sampler)')
     ap.add_argument('--json', default=None, help='also write the rows to this file')
     args = ap.parse_args()
     device = get_device(args.device)
@@ -70,7 +72,7 @@ def main():
     tokenizer = load_tokenizer(device=device)
     n = 10 * args.n_per_class
     floor = real_data_floor(n)
-    print(f'device {device}, {n} samples per row, cfg {args.cfg} ({FMT_CFG_SCHEDULE})')
+    print(f'device {device}, {n} samples per row, cfg {args.cfg} ({FMT_CFG_SCHEDULE}), {"cached" if args.kv_cache else "plain"} sampler')
     print(f"real-data floor at n={n}: FD {floor['fd']:.2f}, accuracy {floor['accuracy']:.3f}, "
           f"precision {floor['precision']:.3f}, recall {floor['recall']:.3f}\n")
     head = f"{'model':8} {'order':8} {'steps':>5} {'FD':>8} {'acc':>6} {'prec':>6} {'recall':>6} {'ms/img':>8}"
@@ -80,8 +82,8 @@ def main():
         model, history = load_fmt(name, tokenizer=tokenizer, device=device)
         for order in args.orders:
             for steps in args.steps:
-                images, labels, s_per_image = sample(model, tokenizer, order, steps, args.n_per_class, args.batch,
-                                                     args.cfg, args.seed, device)
+                images, labels, s_per_image = sample(model, order, steps, args.n_per_class, args.batch,
+                                                     args.cfg, args.seed, device, args.kv_cache)
                 m = evaluate_samples(images, labels)
                 rows.append(dict(model=name, order=order, steps=steps, ms_per_image=1000 * s_per_image, **m))
                 print(f"{name:8} {order:8} {steps:5d} {m['fd']:8.2f} {m['accuracy']:6.3f} {m['precision']:6.3f} "

@@ -128,7 +128,7 @@ def main(argv=None):
 
     def sample_ours():
         ours.eval()
-        generate(ours, sample_labels, cfg=args.cfg, generator=torch.Generator(device).manual_seed(0))
+        generate(ours, sample_labels, cfg=args.cfg, generator=torch.Generator(device).manual_seed(0), kv_cache=False)
 
     def sample_theirs():
         theirs.eval()

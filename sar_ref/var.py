@@ -136,8 +136,7 @@ class Attention(nn.Module):
         super().__init__()
         if dim % n_heads: raise ValueError(f"n_heads={n_heads}: must divide dim={dim}")
         self.n_heads, self.qk_norm = n_heads, qk_norm
-        self.q = nn.Linear(dim, dim)
-        self.kv = nn.Linear(dim, 2 * dim)
+        self.qkv = nn.Linear(dim, 3 * dim)                     # rows: queries, keys, values
         self.proj = nn.Linear(dim, dim)
         if qk_norm: self.log_temperature = nn.Parameter(torch.full((1, n_heads, 1, 1), math.log(4.0)))
         self.scale = 1.0 if qk_norm else (dim // n_heads) ** -0.5
@@ -145,12 +144,16 @@ class Attention(nn.Module):
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, mask: torch.Tensor | None = None,
                 cache: KVCache | None = None) -> torch.Tensor:
         "x (B, Lq, C) attends to context (B, Lk, C), itself when None; a cache appends these keys to the ones it holds: (B, Lq, C)."
-        q = rearrange(self.q(x), 'b l (h d) -> b h l d', h=self.n_heads)               # (B, H, Lq, C/H)
-        k, v = rearrange(self.kv(x if context is None else context), 'b l (two h d) -> two b h l d', two=2, h=self.n_heads)
-        if self.qk_norm:                                                                # unit q, k; q carries the temperature
+        if context is None:                                     # self-attention: q, k and v in one matmul
+            q, k, v = rearrange(self.qkv(x), 'b l (three h d) -> three b h l d', three=3, h=self.n_heads)
+        else:                                                   # cross-attention: q from x, k and v from the context
+            C, w, b = x.shape[-1], self.qkv.weight, self.qkv.bias
+            q = rearrange(F.linear(x, w[:C], b[:C]), 'b l (h d) -> b h l d', h=self.n_heads)
+            k, v = rearrange(F.linear(context, w[C:], b[C:]), 'b l (two h d) -> two b h l d', two=2, h=self.n_heads)
+        if self.qk_norm:                                        # unit q, k; q carries the temperature
             temperature = self.log_temperature.clamp(max=math.log(100.0)).exp()        # (1, H, 1, 1), at most 100
             q, k = F.normalize(q, dim=-1) * temperature, F.normalize(k, dim=-1)
-        if cache is not None: k, v = cache.append(k, v)                                 # (B, H, cached + Lk, C/H)
+        if cache is not None: k, v = cache.append(k, v)         # (B, H, cached + Lk, C/H)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scale)   # (B, H, Lq, C/H)
         return self.proj(rearrange(out, 'b h l d -> b l (h d)'))
 
