@@ -20,7 +20,7 @@ import torch
 
 from sar_ref.study import BUDGETS, ROWS, class_major_labels, default_arg, sample_images
 from sar_ref.data import get_device, load_fashion_mnist
-from sar_ref.evaluation import ClassifierConfig, FashionClassifier, train_classifier
+from sar_ref.evaluation import ClassifierConfig, Classifier, train_classifier
 from sar_ref.fmt import FMT, FMTConfig, train_fmt
 from sar_ref.msvq import MSVQConfig, MultiScaleVQVAE, train_msvq
 from sar_ref.training import TrainConfig, make_optimizer
@@ -83,7 +83,7 @@ def main():
         rows.append((f'{name}: {n} steps x {bs}', w * n, c * n))
         print(f'{name:<12} {w * 1000:8.1f} ms/step wall {c * 1000:8.1f} ms/step cpu', flush=True)
 
-    train_row('classifier', FashionClassifier(ClassifierConfig()), (x, y), train_classifier)
+    train_row('classifier', Classifier(ClassifierConfig()), (x, y), train_classifier)
     train_row('vqvae', VQVAE(VQVAEConfig()), (x, y), train_vqvae)
     msvq = MultiScaleVQVAE(MSVQConfig())
     train_row('msvq', msvq, (x, y), train_msvq)

@@ -8,6 +8,7 @@ in which case it reads the checkpoints `vqvae.pt` and `msvq.pt` from --ckpt-dir 
     python benchmarks/bench_tokenizers.py                       # train both (about 4 min on a quiet 2-core CPU), evaluate
     python benchmarks/bench_tokenizers.py --load                # evaluate the saved checkpoints
     python benchmarks/bench_tokenizers.py --device cuda --vq-steps 4000 --ms-steps 2000
+    python benchmarks/bench_tokenizers.py --load --ckpt-dir runs/shapes --data shapes   # a main job's tokenizers on its data
 """
 import argparse
 import json
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from sar_ref.data import checkpoint_dir, get_device, load_fashion_mnist
+from sar_ref.data import as_dataset, checkpoint_dir, get_device
 from sar_ref.msvq import MultiScaleVQVAE, train_msvq
 from sar_ref.training import load_checkpoint, load_model
 from sar_ref.vqvae import VQVAE, reconstruction_metrics, train_vqvae
@@ -31,6 +32,9 @@ def parse_args():
     p.add_argument('--vq-steps', type=int, default=None, help="VQ-VAE training steps (default: train_vqvae's)")
     p.add_argument('--ms-steps', type=int, default=None, help="multi-scale training steps (default: train_msvq's)")
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--data', default='fashion_mnist', help='the images (a sar_ref.data.load_dataset string: shapes, folder:PATH, ...)')
+    p.add_argument('--image-size', type=int, default=None, help="side of the images (default: the dataset's own)")
+    p.add_argument('--channels', type=int, default=None, help="1 or 3 (default: the dataset's own)")
     p.add_argument('--n-test', type=int, default=10_000, help='test images to evaluate on')
     p.add_argument('--repeats', type=int, default=5, help='timing repeats of encode+decode (median reported)')
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch\'s choice)')
@@ -61,14 +65,15 @@ def main():
     device = get_device(a.device)
     ckpt = Path(a.ckpt_dir) if a.ckpt_dir else checkpoint_dir()
     vq_path, ms_path = ckpt / 'vqvae.pt', ckpt / 'msvq.pt'
+    data = as_dataset(a.data, a.image_size, a.channels)
     if a.load:
         vq, ms = load_model(vq_path, kind='vqvae', device=device), load_model(ms_path, kind='msvq', device=device)
     else:
         vq_kw = {} if a.vq_steps is None else {'steps': a.vq_steps}
         ms_kw = {} if a.ms_steps is None else {'steps': a.ms_steps}
-        vq, _ = train_vqvae(device=device, seed=a.seed, ckpt_path=vq_path, **vq_kw)
-        ms, _ = train_msvq(device=device, seed=a.seed, ckpt_path=ms_path, init_from=vq, **ms_kw)
-    x_test, _ = load_fashion_mnist('test', n=a.n_test)
+        vq, _ = train_vqvae(device=device, seed=a.seed, ckpt_path=vq_path, data=data, **vq_kw)
+        ms, _ = train_msvq(device=device, seed=a.seed, ckpt_path=ms_path, init_from=vq, data=data, **ms_kw)
+    x_test = data.test_images[:a.n_test]
     rows = {}
     for name, model, path in (('vqvae', vq, vq_path), ('msvq', ms, ms_path)):
         r = reconstruction_metrics(model, x_test, device=device)
@@ -77,7 +82,7 @@ def main():
         r['params'] = sum(p.numel() for p in model.parameters())
         r['codec_img_per_s'] = codec_throughput(model, x_test[:1000].to(device), a.repeats)
         rows[name] = r
-    print(f"device: {device}  ({torch.get_num_threads()} CPU threads)  test images: {len(x_test)}")
+    print(f"device: {device}  ({torch.get_num_threads()} CPU threads)  data: {data}  test images: {len(x_test)}")
     print(f"{'tokenizer':10s} {'tokens':>6s} {'params':>8s} {'PSNR dB':>8s} {'MSE':>8s} {'usage':>6s} {'ppl':>6s} "
           f"{'train s':>8s} {'codec img/s':>11s}")
     for name, r in rows.items():

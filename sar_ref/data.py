@@ -5,6 +5,8 @@
 # %% ../nbs/00_data.ipynb #9ac096d4
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import random
 import shutil
@@ -26,7 +28,7 @@ __all__ = ['CLASS_NAMES', 'IMAGE_SIZE', 'N_CLASSES', 'DEBIAN_DIR', 'IDX_FILES', 
            'to_model_range', 'to_uint8', 'load_fashion_mnist', 'seed_everything', 'get_device', 'make_loader',
            'fashion_mnist_loaders', 'show_images', 'show_heatmap', 'ImageDataset', 'from_uint8', 'convert_images',
            'fashion_mnist_dataset', 'draw_shapes', 'shapes_dataset', 'image_folder_dataset', 'dataset_to_tensors',
-           'torchvision_dataset', 'load_dataset']
+           'torchvision_dataset', 'load_dataset', 'as_dataset', 'train_split', 'check_image_shape']
 
 # %% ../nbs/00_data.ipynb #9c100fe6
 CLASS_NAMES = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat',
@@ -280,6 +282,7 @@ class ImageDataset:
     test_images: torch.Tensor    # (M, C, S, S); M may be 0
     test_labels: torch.Tensor    # (M,)
     class_names: tuple
+    spec: str = ''               # the `load_dataset` string that loads it again ('' when built by hand)
 
     def __post_init__(self):
         self.class_names = tuple(self.class_names)
@@ -304,6 +307,14 @@ class ImageDataset:
     def n_classes(self) -> int:
         "The number of classes, one per name."
         return len(self.class_names)
+
+    @functools.cached_property
+    def digest(self) -> str:
+        "A short digest of the images and labels: names files derived from this data (tokenised copies, judges)."
+        h = hashlib.sha1()
+        for t in (self.train_images, self.train_labels, self.test_images, self.test_labels):
+            h.update(str(tuple(t.shape)).encode()); h.update(t.detach().cpu().contiguous().numpy())   # no copy
+        return h.hexdigest()[:12]
 
     def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         "(images, labels) of the 'train' or 'test' split."
@@ -539,9 +550,39 @@ def load_dataset(spec: str, image_size: int | None = None, channels: int | None 
     kind = kind.strip().lower().replace('-', '_')
     if colon and kind in ('folder', 'torchvision'):
         if not arg.strip(): raise ValueError(f"spec={spec!r}: expected {kind}:{'PATH' if kind == 'folder' else 'NAME'} after the colon")
-        return image_folder_dataset(arg, **kw) if kind == 'folder' else torchvision_dataset(arg, **kw)
+        ds = image_folder_dataset(arg, **kw) if kind == 'folder' else torchvision_dataset(arg, **kw)
+        ds.spec = f'folder:{Path(arg).expanduser().resolve()}' if kind == 'folder' else f'torchvision:{ds.name}'
+        return ds
     builders = {'shapes': shapes_dataset, 'fashion_mnist': fashion_mnist_dataset,
                 'mnist': lambda **k: torchvision_dataset('MNIST', **{'channels': 1, **k}),
                 'cifar10': lambda **k: torchvision_dataset('CIFAR10', **k)}
     if colon or kind not in builders: raise ValueError(f"spec={spec!r}: expected one of {', '.join(DATASET_SPECS)}")
-    return builders[kind](**kw)
+    ds = builders[kind](**kw)
+    ds.spec = kind
+    return ds
+
+def as_dataset(data=None, image_size: int | None = None, channels: int | None = None) -> ImageDataset:
+    "The dataset a training or evaluation function was given: an `ImageDataset`, a `load_dataset` string, or None (Fashion-MNIST)."
+    if isinstance(data, ImageDataset):
+        if (image_size or data.image_size, channels or data.channels) == (data.image_size, data.channels): return data
+        return ImageDataset(data.name, convert_images(data.train_images, image_size, channels), data.train_labels,
+                            convert_images(data.test_images, image_size, channels), data.test_labels, data.class_names)
+    if data is None: data = 'fashion_mnist'
+    if not isinstance(data, str):
+        raise TypeError(f"data={data!r}: expected an ImageDataset, a dataset string ({', '.join(DATASET_SPECS)}) or None")
+    return load_dataset(data, image_size, channels)
+
+def train_split(data: ImageDataset, n_train: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    "The first `n_train` training images and labels of `data` (all of them for None)."
+    n_all = len(data.train_labels)
+    if n_train is not None and (isinstance(n_train, bool) or not isinstance(n_train, int) or not 0 < n_train <= n_all):
+        raise ValueError(f"n_train={n_train!r}: expected a positive int up to the {n_all} training images of {data.name} (or None for all)")
+    return data.train_images[:n_train], data.train_labels[:n_train]
+
+def check_image_shape(data: ImageDataset, channels: int, image_size: int, model: str = 'the model') -> None:
+    "A ValueError unless `data` holds images of `channels` x `image_size` x `image_size`, the shape `model` takes."
+    if (data.channels, data.image_size) != (channels, image_size):
+        s = data.image_size
+        raise ValueError(f"data: {data.name} holds {data.channels}x{s}x{s} images; {model} takes {channels}x{image_size}x{image_size}: "
+                         f"load the data at that size and channel count (load_dataset(spec, {image_size}, {channels})), "
+                         "or use a model made for this data")

@@ -15,12 +15,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 
-from .data import N_CLASSES, checkpoint_dir, get_device, seed_everything
+from .data import N_CLASSES, as_dataset, checkpoint_dir, get_device, seed_everything
 from .partitions import (INTERVAL_SPECS, ORDERS, PRESETS, SetPartition, inpaint_partition, make_intervals,
                                 make_partition, set_masks)
 from .training import TrainConfig, fit, load_checkpoint, load_model, register_model, save_model
 from .var import (MLP, Attention, KVCache, ModelCache, TokenGenerator, check_sampling_args, drop_class_labels,
-                         eval_mode, guidance_scale, guide, ready_cache, sample_tokens, tokenized_fashion_mnist,
+                         eval_mode, guidance_scale, guide, ready_cache, sample_tokens, tokenized_dataset,
                          tokenizer_digest, with_null_class)
 from .vqvae import VQVAE, train_vqvae
 
@@ -302,13 +302,15 @@ def load_tokenizer(path: str | Path | None = None, device=None, train_if_missing
 # %% ../nbs/06_fmt.ipynb #93a3150a
 def train_fmt(preset: str = 'SAR-TS', steps: int = 800, batch_size: int = 64, lr: float = 1e-3, device=None, seed: int = 0,
               ckpt_path: str | Path | None = None, tokenizer: VQVAE | None = None, n_train: int | None = None,
-              cfg: FMTConfig | None = None, cache_tokens: bool = True, **train_kw) -> tuple[FMT, list[dict]]:
-    "Train an FMT of a preset on Fashion-MNIST tokens; returns the model to sample with (EMA weights) and the history."
-    device = get_device(device)
+              cfg: FMTConfig | None = None, cache_tokens: bool = True, data=None, **train_kw) -> tuple[FMT, list[dict]]:
+    "Train an FMT of a preset on the tokens of `data` (default Fashion-MNIST); returns the model to sample with (EMA weights) and the history."
+    device, data = get_device(device), as_dataset(data)
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(device=device)
-    tokens, labels = tokenized_fashion_mnist(tokenizer, 'train', n_train, cache=cache_tokens)
+    tokens, labels = tokenized_dataset(tokenizer, data, 'train', n_train, cache=cache_tokens)
     side = tokenizer.cfg.latent_size
-    cfg = replace(cfg, tokenizer=None) if cfg is not None else FMTConfig.fashion(preset, vocab_size=tokenizer.cfg.vocab_size, h=side, w=side)
+    cfg = replace(cfg, tokenizer=None) if cfg is not None else FMTConfig.fashion(preset, vocab_size=tokenizer.cfg.vocab_size, h=side, w=side,
+                                                                                  n_classes=data.n_classes)
+    if cfg.n_classes != data.n_classes: raise ValueError(f"cfg.n_classes={cfg.n_classes}: {data.name} has {data.n_classes} classes")
     seed_everything(seed)
     train_cfg = TrainConfig(**{**dict(steps=steps, batch_size=batch_size, lr=lr, seed=seed, warmup_steps=min(100, steps // 10),
                                       ema_decay=0.995, log_every=max(1, min(25, steps // 10))), **train_kw})
@@ -316,7 +318,7 @@ def train_fmt(preset: str = 'SAR-TS', steps: int = 800, batch_size: int = 64, lr
     res = fit(FMT(cfg, tokenizer), (tokens, labels), train_cfg, device)
     if ckpt_path is not None:
         save_model(ckpt_path, res.model, ema=res.ema, history=res.history, train_s=time.perf_counter() - t0,
-                   tokenizer_digest=tokenizer_digest(tokenizer), preset=preset)
+                   tokenizer_digest=tokenizer_digest(tokenizer), preset=preset, data=data.spec, class_names=list(data.class_names))
     return res.sampling_model.eval(), res.history
 
 def fmt_checkpoint(preset: str) -> Path:

@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 
-from .data import seed_everything
+from .data import as_dataset, seed_everything
 from .training import load_model, register_model
 from .vqvae import (Decoder, Encoder, VectorQuantizer, VQVAE, VQVAEConfig, check_images, check_tokens,
                            codebook_stats, fit_tokenizer, vq_training_loss)
@@ -64,10 +64,15 @@ class MSVQConfig(VQVAEConfig):
         "L, the number of tokens over all scales."
         return sum(n * n for n in self.patch_nums)
 
+    @classmethod
+    def _latent_fields(cls, latent_side: int) -> dict:
+        "`for_images` gives the scales of `scale_schedule` (below) for the token grid's side."
+        return {'patch_nums': scale_schedule(latent_side)}
+
 # %% ../nbs/03_msvq.ipynb #5c4fce59
 @register_model   # load_model finds it by kind='msvq'
 class MultiScaleVQVAE(nn.Module):
-    "VAR's multi-scale residual tokenizer: images (B, 1, 32, 32) <-> K token maps (B, p_k, p_k), one shared codebook."
+    "VAR's multi-scale residual tokenizer: images (B, C, H, W) <-> K token maps (B, p_k, p_k), one shared codebook."
     kind = 'msvq'
 
     def __init__(self, cfg: MSVQConfig | None = None):
@@ -128,7 +133,7 @@ class MultiScaleVQVAE(nn.Module):
         return f_hat_st, tokens, dict(codebook=codebook / K, commit=commit / K)
 
     def forward(self, images: torch.Tensor):
-        "Training pass: reconstruction (B, 1, 32, 32) and a dict of losses, tokens and codebook metrics."
+        "Training pass: reconstruction (B, C, H, W) and a dict of losses, tokens and codebook metrics."
         check_images(images, self.cfg)
         f = self.encoder(images)                                     # (B, d, P, P)
         f_hat, tokens, losses = self.quantize(f)
@@ -142,7 +147,7 @@ class MultiScaleVQVAE(nn.Module):
     # -- the public API
     @torch.no_grad()
     def encode(self, images: torch.Tensor) -> list[torch.Tensor]:
-        "Images (B, 1, 32, 32) in [-1, 1] -> K token maps (B, p_k, p_k), coarse to fine."
+        "Images (B, C, H, W) in [-1, 1] -> K token maps (B, p_k, p_k), coarse to fine."
         check_images(images, self.cfg)
         return self.quantize(self.encoder(images))[1]
 
@@ -164,12 +169,12 @@ class MultiScaleVQVAE(nn.Module):
 
     @torch.no_grad()
     def decode_f_hat(self, f_hat: torch.Tensor) -> torch.Tensor:
-        "Latent sum f_hat (B, d, P, P) -> images (B, 1, 32, 32), clamped to [-1, 1]."
+        "Latent sum f_hat (B, d, P, P) -> images (B, C, H, W), clamped to [-1, 1]."
         return self.decoder(f_hat).clamp(-1, 1)
 
     @torch.no_grad()
     def decode(self, tokens: list[torch.Tensor]) -> torch.Tensor:
-        "K token maps (B, p_k, p_k) -> images (B, 1, 32, 32) in [-1, 1]."
+        "K token maps (B, p_k, p_k) -> images (B, C, H, W) in [-1, 1]."
         return self.decode_f_hat(self.f_hat_from_tokens(tokens))
 
     @torch.no_grad()
@@ -220,14 +225,16 @@ def warm_start_from_vqvae(model: MultiScaleVQVAE, vqvae: VQVAE) -> MultiScaleVQV
 
 def train_msvq(cfg: MSVQConfig | None = None, steps: int = 300, batch_size: int = 64, lr: float = 2e-3,
                device=None, seed: int = 0, ckpt_path=None, init_from: VQVAE | str | None = None,
-               n_train: int | None = None, progress: bool = True, **train_kw) -> tuple[MultiScaleVQVAE, list[dict]]:
-    "Train the multi-scale tokenizer with `fit` (optionally warm-started from a VQ-VAE); returns (model in eval mode, history)."
+               n_train: int | None = None, progress: bool = True, data=None, **train_kw) -> tuple[MultiScaleVQVAE, list[dict]]:
+    "Train the multi-scale tokenizer on `data` (default Fashion-MNIST), optionally warm-started from a VQ-VAE; returns (model in eval mode, history)."
+    data = as_dataset(data)
     seed_everything(seed)
-    model = MultiScaleVQVAE(cfg)
-    if init_from is not None:
-        vqvae = init_from if isinstance(init_from, VQVAE) else load_model(init_from, kind='vqvae')
-        warm_start_from_vqvae(model, vqvae)
-    return fit_tokenizer(model, steps, batch_size, lr, device, seed, ckpt_path, n_train, progress, **train_kw)
+    vqvae = init_from if init_from is None or isinstance(init_from, VQVAE) else load_model(init_from, kind='vqvae')
+    if cfg is None and vqvae is not None:        # the warm start's architecture, with the scales of its token grid
+        cfg = MSVQConfig(**{**vars(vqvae.cfg), 'patch_nums': scale_schedule(vqvae.cfg.latent_size)})
+    model = MultiScaleVQVAE(cfg if cfg is not None else MSVQConfig.for_images(data.image_size, data.channels))
+    if vqvae is not None: warm_start_from_vqvae(model, vqvae)
+    return fit_tokenizer(model, steps, batch_size, lr, device, seed, ckpt_path, n_train, progress, data, **train_kw)
 
 # %% ../nbs/03_msvq.ipynb #e10643ca
 def scale_schedule(latent_side: int, ratio: float | None = None) -> tuple[int, ...]:

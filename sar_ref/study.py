@@ -23,12 +23,12 @@ import torch.nn as nn
 from einops import rearrange
 from tqdm import tqdm
 
-from .data import CLASS_NAMES, N_CLASSES, TEST_SUBSET, get_device, show_images, to_uint8
-from .evaluation import (CLASSIFIER_TRAIN, ClassifierConfig, as_images, evaluate_samples, held_out_images,
+from .data import CLASS_NAMES, N_CLASSES, TEST_SUBSET, ImageDataset, as_dataset, get_device, show_images, to_uint8
+from .evaluation import (ClassifierConfig, as_images, classifier_train_size, evaluate_samples, held_out_images,
                                 real_data_floor, real_features, train_classifier)
 from .fmt import FMT_CFG, FMT_CFG_SCHEDULE, FMTConfig, fmt_checkpoint, train_fmt
 from .fmt import generate as fmt_generate
-from .msvq import MSVQConfig, train_msvq
+from .msvq import train_msvq
 from .partitions import make_intervals
 from .training import CHECKPOINT_NAMES, CheckpointError, load_checkpoint, load_latest_checkpoint, load_model
 from .var import VAR_CFG, VAR_CFG_SCHEDULE, VARConfig, train_var
@@ -36,14 +36,14 @@ from .var import generate as var_generate
 from .vqvae import VQVAEConfig, train_vqvae
 
 # %% auto #0
-__all__ = ['BUDGETS', 'METHODS', 'METHOD_NAMES', 'SAMPLERS', 'GUIDANCE', 'GENERATOR_KINDS', 'SAMPLE_BATCH', 'STAGES', 'ROWS',
-           'TABLE_COLUMNS', 'default_arg', 'Budget', 'check_int', 'check_budget', 'check_methods', 'check_device',
-           'read_checkpoint', 'load_generator', 'sampler_for', 'default_cfg', 'default_cfg_schedule', 'sampler_steps',
-           'sample_images', 'round_robin_labels', 'class_major_labels', 'write_samples_npz', 'first_per_class',
-           'save_grid', 'up_to_date', 'tiny_var_config', 'tiny_fmt_config', 'train_classifier_stage',
-           'train_vqvae_stage', 'train_msvq_stage', 'train_var_stage', 'train_fmt_stage', 'Stage', 'Row', 'run_stage',
-           'device_label', 'measure', 'measure_row', 'measure_floor', 'format_cell', 'results_markdown',
-           'write_results', 'check_demo_args', 'run_demo']
+__all__ = ['BUDGETS', 'METHODS', 'METHOD_NAMES', 'SAMPLERS', 'GUIDANCE', 'GENERATOR_KINDS', 'SAMPLE_BATCH', 'MAX_GRID_ROWS',
+           'STAGES', 'ROWS', 'TABLE_COLUMNS', 'default_arg', 'Budget', 'check_int', 'check_budget', 'check_methods',
+           'check_data', 'check_device', 'read_checkpoint', 'load_generator', 'sampler_for', 'default_cfg',
+           'default_cfg_schedule', 'sampler_steps', 'sample_images', 'round_robin_labels', 'class_major_labels',
+           'write_samples_npz', 'first_per_class', 'save_grid', 'up_to_date', 'tiny_var_config', 'tiny_fmt_config',
+           'train_classifier_stage', 'train_vqvae_stage', 'train_msvq_stage', 'train_var_stage', 'train_fmt_stage',
+           'Stage', 'Row', 'run_stage', 'device_label', 'measure', 'measure_row', 'measure_floor', 'format_cell',
+           'results_markdown', 'write_results', 'run_identity', 'check_demo_args', 'run_demo']
 
 # %% ../nbs/09_experiments.ipynb #416117b3
 def default_arg(fn: Callable, name: str):
@@ -56,9 +56,9 @@ class Budget:
     name: str
     step_scale: float = 1.0         # multiplies each train_* function's default number of steps
     steps: int | None = None        # if set: this many steps for every model instead (tiny runs)
-    n_train: int | None = None      # training images (None: all 60,000)
+    n_train: int | None = None      # training images (None: all of them)
     batch_size: int | None = None   # None: each train_* function's default
-    tiny_models: bool = False       # the modules' tiny configs instead of their Fashion-MNIST ones
+    tiny_models: bool = False       # the modules' tiny configs instead of their default ones
     per_class: int = 100            # samples per class in each evaluated row
     grid_per_class: int = 10        # columns of the PNG grids
     log_every: int = 25             # steps per logged row of every fit
@@ -101,6 +101,16 @@ def check_methods(methods) -> tuple[str, ...]:
     if unknown: raise ValueError(f"--methods={methods!r}: unknown method {unknown[0]!r}; {expected}")
     chosen = {known[m.lower()] for m in names}
     return tuple(m for m in METHODS if m in chosen)
+
+def check_data(data='fashion_mnist', image_size: int | None = None, channels: int | None = None) -> ImageDataset:
+    "The dataset named by --data (an `ImageDataset` passes through), at --image_size and --channels; errors name the option."
+    for name, v in (('image_size', image_size), ('channels', channels)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ValueError(f"--{name}={v!r}: expected a positive int")
+    if channels not in (None, 1, 3): raise ValueError(f"--channels={channels!r}: expected 1 (grey) or 3 (RGB)")
+    try: return as_dataset(data, image_size, channels)
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as e:
+        raise ValueError(f"--data={data!r}: {e}") from None
 
 def check_device(device: str | None) -> torch.device:
     "'auto' (or None): cuda, then mps, then cpu; else the named device, which must be available."
@@ -162,7 +172,7 @@ def sample_images(model: nn.Module, labels: torch.Tensor, *, order=None, interva
                   cfg_schedule: str | None = None, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
                   seed: int = 0, kv_cache: bool = True, batch_size: int = SAMPLE_BATCH, progress: bool = True,
                   desc: str = 'sampling') -> tuple[torch.Tensor, float]:
-    "Images uint8 (N, 32, 32) for class labels (N,) from a VAR or FMT, and the seconds the draw took."
+    "Images uint8 (N, H, W) grey or (N, H, W, 3) colour for class labels (N,) from a VAR or FMT, and the seconds the draw took."
     generate, device = sampler_for(model), next(model.parameters()).device
     kw = dict(cfg=default_cfg(model) if cfg is None else cfg,
               cfg_schedule=default_cfg_schedule(model) if cfg_schedule is None else cfg_schedule,
@@ -175,8 +185,8 @@ def sample_images(model: nn.Module, labels: torch.Tensor, *, order=None, interva
     _sync(device)
     t0 = time.perf_counter()
     for chunk in tqdm(labels.split(batch_size), desc=desc, disable=not progress, dynamic_ncols=True, leave=False):
-        _, images = generate(model, chunk.to(device), **kw)          # images (b, 1, 32, 32) in [-1, 1]
-        out.append(to_uint8(images.float().cpu()))                  # (b, 32, 32)
+        _, images = generate(model, chunk.to(device), **kw)          # images (b, C, H, W) in [-1, 1]
+        out.append(to_uint8(images.float().cpu()))                  # (b, H, W) or (b, H, W, 3)
     _sync(device)
     return torch.cat(out), time.perf_counter() - t0
 
@@ -190,7 +200,7 @@ def class_major_labels(per_class: int, n_classes: int = N_CLASSES) -> torch.Tens
     return torch.arange(n_classes).repeat_interleave(per_class)
 
 def write_samples_npz(path, images: torch.Tensor, labels: torch.Tensor) -> Path:
-    "Write `images` uint8 (N, H, W) and `labels` int64 (N,) to an npz file, atomically."
+    "Write `images` uint8 (N, H, W) grey or (N, H, W, 3) colour and `labels` int64 (N,) to an npz file, atomically."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f'.{path.stem}.tmp.npz')
@@ -198,14 +208,16 @@ def write_samples_npz(path, images: torch.Tensor, labels: torch.Tensor) -> Path:
     os.replace(tmp, path)
     return path
 
-def first_per_class(images: torch.Tensor, k: int) -> torch.Tensor:
-    "The first k images of each class of class-major images (10 m, H, W), k <= m: float (10, k, H, W) in [-1, 1]."
-    return rearrange(as_images(images)[:, 0], '(c m) h w -> c m h w', c=N_CLASSES)[:, :k]
+def first_per_class(images: torch.Tensor, k: int, n_classes: int = N_CLASSES) -> torch.Tensor:
+    "The first k images of each class of class-major images (n_classes m, ...), k <= m: float (n_classes, k, C, H, W) in [-1, 1]."
+    return rearrange(as_images(images), '(c m) ch h w -> c m ch h w', c=n_classes)[:, :k]
 
-def save_grid(images: torch.Tensor, per_class: int, path, title: str | None = None) -> Path:
-    "PNG of the first `per_class` images of each class from class-major images (10 m, H, W): one row per class."
-    x = first_per_class(images, per_class)                            # (10, per_class, H, W)
-    fig = show_images(rearrange(x, 'c k h w -> (c k) h w'), nrow=per_class, row_labels=CLASS_NAMES, title=title)
+MAX_GRID_ROWS = 10       # grids show the first ten classes of sets with more
+
+def save_grid(images: torch.Tensor, per_class: int, path, title: str | None = None, class_names=CLASS_NAMES) -> Path:
+    "PNG of the first `per_class` images of each class (the first MAX_GRID_ROWS) from class-major images: one row per class."
+    x = first_per_class(images, per_class, len(class_names))[:MAX_GRID_ROWS]     # (rows, per_class, C, H, W)
+    fig = show_images(rearrange(x, 'c k ch h w -> (c k) ch h w'), nrow=per_class, row_labels=class_names[:len(x)], title=title)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=80)
     plt.close(fig)
@@ -218,47 +230,54 @@ def up_to_date(target: Path, sources=()) -> bool:
     t = Path(target).stat().st_mtime_ns
     return all(not Path(s).is_file() or Path(s).stat().st_mtime_ns <= t for s in sources)
 
-def tiny_var_config(tokenizer: nn.Module) -> VARConfig:
+def tiny_var_config(tokenizer: nn.Module, n_classes: int = N_CLASSES) -> VARConfig:
     "VAR's tiny test config on a multi-scale tokenizer's vocabulary, latent width and scales."
-    return VARConfig.tiny(vocab_size=tokenizer.cfg.vocab_size, z_dim=tokenizer.cfg.z_dim, patch_nums=tuple(tokenizer.patch_nums))
+    return VARConfig.tiny(vocab_size=tokenizer.cfg.vocab_size, z_dim=tokenizer.cfg.z_dim, patch_nums=tuple(tokenizer.patch_nums),
+                          n_classes=n_classes)
 
-def tiny_fmt_config(preset: str, tokenizer: nn.Module) -> FMTConfig:
+def tiny_fmt_config(preset: str, tokenizer: nn.Module, n_classes: int = N_CLASSES) -> FMTConfig:
     "An FMT preset's tiny test config on a VQ-VAE's vocabulary and token grid."
     side = tokenizer.cfg.latent_size
-    return FMTConfig.tiny(preset, vocab_size=tokenizer.cfg.vocab_size, h=side, w=side)
+    return FMTConfig.tiny(preset, vocab_size=tokenizer.cfg.vocab_size, h=side, w=side, n_classes=n_classes)
 
 # %% ../nbs/09_experiments.ipynb #c8d3256b
 def _batch_kw(b: Budget) -> dict:
     return {} if b.batch_size is None else {'batch_size': b.batch_size}
 
-def train_classifier_stage(run: Path, b: Budget, device, seed: int, fit_kw: dict):
-    "The evaluation classifier (notebook 08)."
-    train_classifier(steps=b.train_steps(train_classifier), cfg=ClassifierConfig.tiny() if b.tiny_models else None,
-                     n_train=min(b.n_train or CLASSIFIER_TRAIN, CLASSIFIER_TRAIN), device=device, seed=seed,
-                     ckpt_path=run / 'classifier.pt', **_batch_kw(b), **fit_kw)
+def _n_train(b: Budget, data: ImageDataset) -> int | None:
+    "The budget's training images, at most what the data holds; None: all."
+    return None if b.n_train is None or b.n_train >= len(data.train_labels) else b.n_train
 
-def train_vqvae_stage(run: Path, b: Budget, device, seed: int, fit_kw: dict):
-    "The single-scale VQ-VAE (notebook 02): the FMTs' tokenizer and the multi-scale tokenizer's starting point."
-    train_vqvae(VQVAEConfig.tiny() if b.tiny_models else None, steps=b.train_steps(train_vqvae), n_train=b.n_train,
-                device=device, seed=seed, ckpt_path=run / 'vqvae.pt', **_batch_kw(b), **fit_kw)
+def train_classifier_stage(run: Path, b: Budget, device, seed: int, fit_kw: dict, data: ImageDataset):
+    "The evaluation classifier (notebook 08) of the data's classes."
+    limit = classifier_train_size(data)                  # the rest of the training split is held out for the floor
+    train_classifier(steps=b.train_steps(train_classifier), cfg=ClassifierConfig.for_data(data, tiny=b.tiny_models),
+                     n_train=min(b.n_train or limit, limit), device=device, seed=seed, ckpt_path=run / 'classifier.pt',
+                     data=data, **_batch_kw(b), **fit_kw)
 
-def train_msvq_stage(run: Path, b: Budget, device, seed: int, fit_kw: dict):
-    "VAR's multi-scale tokenizer (notebook 03), warm-started from the VQ-VAE's encoder, decoder and codebook."
-    train_msvq(MSVQConfig.tiny() if b.tiny_models else None, steps=b.train_steps(train_msvq), init_from=str(run / 'vqvae.pt'),
-               n_train=b.n_train, device=device, seed=seed, ckpt_path=run / 'msvq.pt', **_batch_kw(b), **fit_kw)
+def train_vqvae_stage(run: Path, b: Budget, device, seed: int, fit_kw: dict, data: ImageDataset):
+    "The single-scale VQ-VAE (notebook 02) for the data's size and channels: the FMTs' tokenizer and the multi-scale tokenizer's starting point."
+    train_vqvae(VQVAEConfig.for_images(data.image_size, data.channels, tiny=b.tiny_models), steps=b.train_steps(train_vqvae),
+                n_train=_n_train(b, data), device=device, seed=seed, ckpt_path=run / 'vqvae.pt', data=data, **_batch_kw(b), **fit_kw)
 
-def train_var_stage(run: Path, b: Budget, device, seed: int, fit_kw: dict):
+def train_msvq_stage(run: Path, b: Budget, device, seed: int, fit_kw: dict, data: ImageDataset):
+    "VAR's multi-scale tokenizer (notebook 03), warm-started from the VQ-VAE's encoder, decoder and codebook (its architecture, with `scale_schedule`'s scales)."
+    train_msvq(None, steps=b.train_steps(train_msvq), init_from=str(run / 'vqvae.pt'), n_train=_n_train(b, data), device=device,
+               seed=seed, ckpt_path=run / 'msvq.pt', data=data, **_batch_kw(b), **fit_kw)
+
+def train_var_stage(run: Path, b: Budget, device, seed: int, fit_kw: dict, data: ImageDataset):
     "The next-scale transformer (notebook 04) on the frozen multi-scale tokenizer, saved with it."
     tok = load_model(run / 'msvq.pt', kind='msvq', device=device)
-    train_var(tok, steps=b.train_steps(train_var), cfg=tiny_var_config(tok) if b.tiny_models else None, n_train=b.n_train,
-              device=device, seed=seed, ckpt_path=run / 'var.pt', cache_tokens=b.cache_tokens, **_batch_kw(b), **fit_kw)
+    train_var(tok, steps=b.train_steps(train_var), cfg=tiny_var_config(tok, data.n_classes) if b.tiny_models else None,
+              n_train=_n_train(b, data), device=device, seed=seed, ckpt_path=run / 'var.pt', cache_tokens=b.cache_tokens,
+              data=data, **_batch_kw(b), **fit_kw)
 
-def train_fmt_stage(preset: str, run: Path, b: Budget, device, seed: int, fit_kw: dict):
+def train_fmt_stage(preset: str, run: Path, b: Budget, device, seed: int, fit_kw: dict, data: ImageDataset):
     "A Fully Masked Transformer (notebook 06) of one partition preset on the frozen VQ-VAE's tokens, saved with it."
     tok = load_model(run / 'vqvae.pt', kind='vqvae', device=device)
     train_fmt(preset, steps=b.train_steps(train_fmt), device=device, seed=seed, ckpt_path=run / fmt_checkpoint(preset).name,
-              tokenizer=tok, n_train=b.n_train, cfg=tiny_fmt_config(preset, tok) if b.tiny_models else None,
-              cache_tokens=b.cache_tokens, **_batch_kw(b), **fit_kw)
+              tokenizer=tok, n_train=_n_train(b, data), cfg=tiny_fmt_config(preset, tok, data.n_classes) if b.tiny_models else None,
+              cache_tokens=b.cache_tokens, data=data, **_batch_kw(b), **fit_kw)
 
 # %% ../nbs/09_experiments.ipynb #61bcb8ee
 @dataclass
@@ -310,7 +329,8 @@ def _write_json(path: Path, obj) -> Path:
 def _read_json(path: Path, default=None):
     return json.loads(path.read_text()) if path.is_file() else default
 
-def run_stage(stage: Stage, run: Path, b: Budget, device: torch.device, seed: int, progress: bool = True) -> dict | None:
+def run_stage(stage: Stage, run: Path, b: Budget, device: torch.device, seed: int, progress: bool = True,
+              data: ImageDataset | None = None) -> dict | None:
     "Train `stage` unless its checkpoint is up to date, resuming an interrupted one; its timing record, or None if skipped."
     if up_to_date(run / stage.ckpt, [run / n for n in stage.needs]): return None
     work = run / 'train' / stage.name
@@ -319,7 +339,7 @@ def run_stage(stage: Stage, run: Path, b: Budget, device: torch.device, seed: in
     print(f"{stage.name}: {'resuming at step ' + str(start) if start else 'training'}", flush=True)
     t0 = time.perf_counter()
     stage.train(run, b, device, seed, dict(out_dir=str(work), resume=True, ckpt_every=b.ckpt_every,
-                                           log_every=b.log_every, progress=progress))
+                                           log_every=b.log_every, progress=progress), as_dataset(data))
     seconds = time.perf_counter() - t0
     for name in CHECKPOINT_NAMES: (work / name).unlink(missing_ok=True)     # the finished model checkpoint replaces them
     return {'seconds': seconds, 'resumed_at_step': start, 'device': str(device)}
@@ -332,7 +352,7 @@ def device_label(device: torch.device) -> str:
 def measure(model: nn.Module, labels: torch.Tensor, classifier: nn.Module, real_feats: torch.Tensor, *, order=None,
             intervals=None, cfg: float | None = None, cfg_schedule: str | None = None, seed: int = 0, kv_cache: bool = True,
             progress: bool = True, desc: str = 'sampling') -> tuple[dict, torch.Tensor]:
-    "Sample `labels` (N,) from a VAR or FMT and score the images: (their metrics, the images uint8 (N, 32, 32))."
+    "Sample `labels` (N,) from a VAR or FMT and score the images: (their metrics, the images uint8 (N, H, W) or (N, H, W, 3))."
     cfg = default_cfg(model) if cfg is None else cfg
     cfg_schedule = default_cfg_schedule(model) if cfg_schedule is None else cfg_schedule
     images, seconds = sample_images(model, labels, order=order, intervals=intervals, cfg=cfg, cfg_schedule=cfg_schedule,
@@ -343,26 +363,28 @@ def measure(model: nn.Module, labels: torch.Tensor, classifier: nn.Module, real_
             **evaluate_samples(images, labels, classifier=classifier, real_feats=real_feats)}, images
 
 def measure_row(row: Row, run: Path, b: Budget, classifier: Callable, device: torch.device, seed: int = 0,
-                cfg: float | None = None, kv_cache: bool = True, progress: bool = True) -> dict:
+                cfg: float | None = None, kv_cache: bool = True, progress: bool = True, class_names=CLASS_NAMES) -> dict:
     "Measure `row` (class-major, b.per_class per class) from the run folder and write its npz and grid; its metrics."
-    labels = class_major_labels(b.per_class)
+    labels = class_major_labels(b.per_class, len(class_names))
     clf, real_feats = classifier()
     metrics, images = measure(load_generator(run / row.ckpt, device), labels, clf, real_feats, intervals=row.intervals,
                               cfg=cfg, seed=seed, kv_cache=kv_cache, progress=progress, desc=f'sampling {row.key}')
     write_samples_npz(run / 'samples' / f'{row.key}.npz', images, labels)
     save_grid(images, b.grid_per_class, run / 'grids' / f'{row.key}.png',
-              title=f"{METHOD_NAMES[row.method]}, {metrics['steps']} steps")
+              title=f"{METHOD_NAMES[row.method]}, {metrics['steps']} steps", class_names=class_names)
     return {'method': METHOD_NAMES[row.method], 'key': row.key, **metrics}
 
-def measure_floor(run: Path, b: Budget, classifier: Callable) -> dict:
-    "The real-data floor at the rows' sample count (held-out real images as samples), and their grid."
+def measure_floor(run: Path, b: Budget, classifier: Callable, data: ImageDataset | None = None) -> dict:
+    "The real-data floor at the rows' sample count, or all held-out images if fewer (held-out real images as samples), and their grid."
     clf, real_feats = classifier()
-    x, y = held_out_images()
-    firsts = torch.cat([torch.nonzero(y == c)[:b.grid_per_class, 0] for c in range(N_CLASSES)])
-    save_grid(x[firsts], b.grid_per_class, run / 'grids' / 'real.png', title='real (held out)')
+    data = as_dataset(data)
+    x, y = held_out_images(data)
+    k = min([b.grid_per_class] + [int((y == c).sum()) for c in range(data.n_classes)])     # a full grid: k of every class
+    firsts = torch.cat([torch.nonzero(y == c)[:k, 0] for c in range(data.n_classes)])
+    if k: save_grid(x[firsts], k, run / 'grids' / 'real.png', title='real (held out)', class_names=data.class_names)
     return {'method': 'real data (floor)', 'key': 'real', 'steps': None, 'parameters': None, 'seconds_per_image': None,
             'device': None, 'sampler': None, 'cfg': None, 'cfg_schedule': None, 'order': None, 'intervals': None,
-            **real_data_floor(N_CLASSES * b.per_class, classifier=clf, real_feats=real_feats)}
+            **real_data_floor(min(data.n_classes * b.per_class, len(y)), classifier=clf, real_feats=real_feats, data=data)}
 
 # %% ../nbs/09_experiments.ipynb #dd0fa22e
 TABLE_COLUMNS = (('method', 'method'), ('steps', 'steps'), ('parameters', 'parameters'), ('s/image', 'seconds_per_image'),
@@ -390,7 +412,7 @@ def write_results(run: Path, rows: list[dict], meta: dict) -> str:
     table = results_markdown(rows)
     n = next((r['n'] for r in rows), 0)
     (run / 'results.md').write_text(
-        f"Fashion-MNIST, budget `{meta['budget']}`, {n} class-conditional samples per row (equal per class) against the "
+        f"{meta.get('data_name', 'fashion_mnist')}, budget `{meta['budget']}`, {n} class-conditional samples per row (equal per class) against the "
         f"{rows[-1].get('n_real', '')} test images; FD in the evaluation classifier's feature space (lower is better), "
         f"accuracy = the classifier's on the samples; the last row is the real-data floor.\n\n{table}\n")
     with open(run / 'results.csv', 'w', newline='') as f:
@@ -401,33 +423,42 @@ def write_results(run: Path, rows: list[dict], meta: dict) -> str:
     return table
 
 # %% ../nbs/09_experiments.ipynb #a1269ada
-def check_demo_args(out, budget: str = 'default', methods=METHODS, device=None, seed: int = 0,
-                    cfg: float | None = None) -> tuple[Path, Budget, tuple[str, ...], torch.device]:
-    "Check the main job's arguments: (run folder, Budget, methods, device); a ValueError naming the first bad one."
+def run_identity(b: Budget, seed: int, data: ImageDataset) -> dict:
+    "What a run folder holds a run of: the budget, the seed and the data (its string, size and channels)."
+    return {'budget': b.name, 'seed': seed, 'data': data.spec or data.name, 'image_size': data.image_size, 'channels': data.channels}
+
+def check_demo_args(out, budget: str = 'default', methods=METHODS, device=None, seed: int = 0, cfg: float | None = None,
+                    data='fashion_mnist', image_size: int | None = None,
+                    channels: int | None = None) -> tuple[Path, Budget, tuple[str, ...], torch.device, ImageDataset]:
+    "Check the main job's arguments: (run folder, Budget, methods, device, dataset); a ValueError naming the first bad one."
     b, methods, seed = check_budget(budget), check_methods(methods), check_int('seed', seed, 0)
     if cfg is not None and not (isinstance(cfg, (int, float)) and cfg >= 0): raise ValueError(f"--cfg={cfg!r}: expected a number >= 0")
     device = check_device(device)
     run = Path(out)
     if run.exists() and not run.is_dir(): raise ValueError(f"--out={str(run)!r}: exists and is not a folder")
-    saved = _read_json(run / 'run.json', {})
-    if saved and (saved.get('budget'), saved.get('seed')) != (b.name, seed):
-        raise ValueError(f"--out={str(run)!r} holds a run with budget={saved.get('budget')!r}, seed={saved.get('seed')!r}, "
-                         f"not budget={b.name!r}, seed={seed!r}: pass another --out, or delete the folder")
-    return run, b, methods, device
+    ds = check_data(data, image_size, channels)
+    saved, want = _read_json(run / 'run.json', {}), run_identity(b, seed, ds)
+    if saved: saved = {'data': 'fashion_mnist', 'image_size': 32, 'channels': 1, **saved}   # older run folders: Fashion-MNIST
+    if saved and {k: saved[k] for k in want} != want:
+        differ = ', '.join(f"{k}={saved[k]!r}" for k in want if saved[k] != want[k])
+        raise ValueError(f"--out={str(run)!r} holds a run with {differ}, not "
+                         f"{', '.join(f'{k}={want[k]!r}' for k in want if saved[k] != want[k])}: pass another --out, or delete the folder")
+    return run, b, methods, device, ds
 
 # %% ../nbs/09_experiments.ipynb #6ca46653
 def run_demo(out='runs/demo', budget: str = 'default', methods=METHODS, device=None, seed: int = 0,
-             cfg: float | None = None, kv_cache: bool = True, progress: bool = True) -> dict:
-    "The main job: train (or resume) every stage, sample and evaluate every row, write the report; returns metrics.json's content."
+             cfg: float | None = None, kv_cache: bool = True, progress: bool = True, data='fashion_mnist',
+             image_size: int | None = None, channels: int | None = None) -> dict:
+    "The main job on `data` (default Fashion-MNIST): train (or resume) every stage, sample and evaluate every row, write the report; returns metrics.json's content."
     t_start = time.perf_counter()
-    run, b, methods, device = check_demo_args(out, budget, methods, device, seed, cfg)
+    run, b, methods, device, data = check_demo_args(out, budget, methods, device, seed, cfg, data, image_size, channels)
     run.mkdir(parents=True, exist_ok=True)
     if not (run / 'run.json').is_file():
-        _write_json(run / 'run.json', {'budget': b.name, 'seed': seed, 'torch': torch.__version__, 'python': platform.python_version(),
-                                       'started': time.strftime('%Y-%m-%d %H:%M:%S')})
+        _write_json(run / 'run.json', {**run_identity(b, seed, data), 'torch': torch.__version__,
+                                       'python': platform.python_version(), 'started': time.strftime('%Y-%m-%d %H:%M:%S')})
     stages = _read_json(run / 'stages.json', {})
     for stage in (s for s in STAGES if set(s.methods) & set(methods)):
-        record = run_stage(stage, run, b, device, seed, progress)
+        record = run_stage(stage, run, b, device, seed, progress, data)
         if record is None: print(f"{stage.name}: up to date, skipped", flush=True)
         else: stages[stage.name] = record; _write_json(run / 'stages.json', stages)
 
@@ -436,7 +467,7 @@ def run_demo(out='runs/demo', budget: str = 'default', methods=METHODS, device=N
         "The run's classifier and the real test split's features, loaded once."
         if not cache:
             clf = load_model(run / 'classifier.pt', kind='classifier', device=device)
-            cache['clf'] = (clf, real_features(classifier=clf))
+            cache['clf'] = (clf, real_features(classifier=clf, data=data))
         return cache['clf']
 
     rows, settings = [], {'cfg': cfg, 'sampler': 'kv_cache' if kv_cache else 'plain'}
@@ -445,13 +476,13 @@ def run_demo(out='runs/demo', budget: str = 'default', methods=METHODS, device=N
         saved = _read_json(path)
         if up_to_date(path, [run / row.ckpt, run / 'classifier.pt']) and saved.get('settings') == settings: rows.append(saved['metrics'])
         else:
-            rows.append(measure_row(row, run, b, classifier, device, seed, cfg, kv_cache, progress))
+            rows.append(measure_row(row, run, b, classifier, device, seed, cfg, kv_cache, progress, data.class_names))
             _write_json(path, {'settings': settings, 'metrics': rows[-1]})
     path = run / 'samples' / 'real.json'
-    if not up_to_date(path, [run / 'classifier.pt']): _write_json(path, measure_floor(run, b, classifier))
+    if not up_to_date(path, [run / 'classifier.pt']): _write_json(path, measure_floor(run, b, classifier, data))
     rows.append(_read_json(path))
 
-    meta = {'budget': b.name, 'seed': seed, 'methods': list(methods), 'device': str(device), 'sampler': settings['sampler'],
+    meta = {**run_identity(b, seed, data), 'data_name': data.name, 'methods': list(methods), 'device': str(device), 'sampler': settings['sampler'],
             'cfg': cfg, 'threads': torch.get_num_threads(), 'torch': torch.__version__, 'stages': stages,
             'seconds_this_invocation': time.perf_counter() - t_start}
     write_results(run, rows, meta)

@@ -16,7 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 
-from .data import CLASS_NAMES, checkpoint_dir, get_device, load_fashion_mnist, seed_everything
+from .data import CLASS_NAMES, as_dataset, check_image_shape, checkpoint_dir, get_device, seed_everything, train_split
 from .msvq import MultiScaleVQVAE, train_msvq
 from .vqvae import train_vqvae
 from .training import TrainConfig, build_model, fit, load_model, model_meta, register_model, save_model
@@ -26,7 +26,7 @@ __all__ = ['CFG_SCHEDULES', 'VAR_CFG', 'VAR_CFG_SCHEDULE', 'VAR_CHECKPOINT', 'sc
            'ModelCache', 'ready_cache', 'Attention', 'MLP', 'AdaLNBlock', 'AdaLNHead', 'VARConfig', 'drop_class_labels',
            'TokenGenerator', 'VAR', 'top_k_top_p_filter', 'sample_tokens', 'check_sampling_args', 'guidance_scale',
            'guide', 'with_null_class', 'eval_mode', 'generate_steps', 'generate', 'keep_masks', 'box_mask', 'edit',
-           'tokenize_dataset', 'tokenizer_digest', 'tokenized_fashion_mnist', 'default_tokenizer', 'train_var',
+           'tokenize_dataset', 'tokenizer_digest', 'tokenized_dataset', 'default_tokenizer', 'train_var',
            'evaluate_var']
 
 # %% ../nbs/04_var.ipynb #bbc1f293
@@ -512,14 +512,17 @@ def tokenizer_digest(tokenizer: nn.Module) -> str:
         h.update(name.encode()); h.update(t.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()[:12]
 
-def tokenized_fashion_mnist(tokenizer: nn.Module, split: str = 'train', n: int | None = None,
-                            cache: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    "Tokens (M, L) long and labels (M,) of a Fashion-MNIST split, encoded once and kept in checkpoint_dir() per tokenizer."
-    path = checkpoint_dir() / f'fmnist_tokens_{tokenizer.kind}_{split}_{n or "all"}_{tokenizer_digest(tokenizer)}.pt'
+def tokenized_dataset(tokenizer: nn.Module, data=None, split: str = 'train', n: int | None = None,
+                      cache: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    "Tokens (M, L) long and labels (M,) of the first `n` images of a split of `data` (default Fashion-MNIST), encoded once and kept in checkpoint_dir()."
+    data = as_dataset(data)
+    check_image_shape(data, tokenizer.cfg.in_channels, tokenizer.cfg.image_size, 'the tokenizer')
+    images, labels = train_split(data, n) if split == 'train' else data.split(split)
+    if split != 'train' and n is not None: images, labels = images[:n], labels[:n]
+    path = checkpoint_dir() / f'tokens_{data.digest}_{tokenizer.kind}_{split}_{len(labels)}_{tokenizer_digest(tokenizer)}.pt'
     if cache and path.is_file():
         d = torch.load(path, weights_only=True)
         return d['tokens'], d['labels']
-    images, labels = load_fashion_mnist(split, n)
     tokens = tokenize_dataset(tokenizer, images)
     if cache:
         tmp = path.with_name(f'.{path.name}.tmp'); torch.save({'tokens': tokens, 'labels': labels}, tmp); tmp.replace(path)
@@ -538,20 +541,24 @@ def default_tokenizer(device=None) -> MultiScaleVQVAE:
 
 def train_var(tokenizer: MultiScaleVQVAE | None = None, steps: int = 600, batch_size: int = 32, lr: float = 2e-3,
               cfg: VARConfig | None = None, n_train: int | None = None, device=None, seed: int = 0,
-              ckpt_path: str | Path | None = None, cache_tokens: bool = True, **train_kw) -> tuple[VAR, list[dict]]:
-    "Train a VAR (the `fashion` preset by default) on pre-tokenised Fashion-MNIST; returns (model with EMA weights, history)."
-    device = get_device(device)
-    n_train = n_train or min(60_000, steps * batch_size)        # by default, as many images as the run will see
+              ckpt_path: str | Path | None = None, cache_tokens: bool = True, data=None, **train_kw) -> tuple[VAR, list[dict]]:
+    "Train a VAR (the `fashion` preset by default, one class per class of `data`) on the pre-tokenised training split of `data` (default Fashion-MNIST); returns (model with EMA weights, history)."
+    device, data = get_device(device), as_dataset(data)
+    n_train = n_train or min(len(data.train_labels), steps * batch_size)     # by default, as many images as the run will see
     tokenizer = tokenizer if tokenizer is not None else default_tokenizer(device)
-    matched = dict(vocab_size=tokenizer.cfg.vocab_size, z_dim=tokenizer.cfg.z_dim, patch_nums=tuple(tokenizer.patch_nums))
+    matched = dict(vocab_size=tokenizer.cfg.vocab_size, z_dim=tokenizer.cfg.z_dim, patch_nums=tuple(tokenizer.patch_nums),
+                   n_classes=data.n_classes)
     seed_everything(seed)
     model = VAR(replace(cfg, tokenizer=None) if cfg is not None else VARConfig.fashion(**matched), tokenizer)
-    tokens, labels = tokenized_fashion_mnist(tokenizer, 'train', n_train, cache=cache_tokens)
+    if model.cfg.n_classes != data.n_classes:
+        raise ValueError(f"cfg.n_classes={model.cfg.n_classes}: {data.name} has {data.n_classes} classes")
+    tokens, labels = tokenized_dataset(tokenizer, data, 'train', n_train, cache=cache_tokens)
     train_cfg = TrainConfig(**{**dict(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(50, steps // 10),
                                       seed=seed, grad_clip=2.0), **train_kw})
     result = fit(model, (tokens, labels), train_cfg, device=device)
     if ckpt_path is not None:
-        save_model(ckpt_path, result.model, ema=result.ema, history=result.history, tokenizer_digest=tokenizer_digest(tokenizer))
+        save_model(ckpt_path, result.model, ema=result.ema, history=result.history, tokenizer_digest=tokenizer_digest(tokenizer),
+                   data=data.spec, class_names=list(data.class_names))
     return result.sampling_model.eval(), result.history
 
 # %% ../nbs/04_var.ipynb #a93092ba

@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 
-from .data import IMAGE_SIZE, get_device, load_fashion_mnist, seed_everything
+from .data import IMAGE_SIZE, as_dataset, check_image_shape, get_device, seed_everything, train_split
 from .training import TrainConfig, fit, register_model, save_model
 
 # %% auto #0
@@ -176,6 +176,26 @@ class VQVAEConfig:
         "A few-second test model."
         return cls(**{**dict(channels=(8, 16, 16), res_blocks=(0, 1, 1), z_dim=8, vocab_size=32), **kw})
 
+    @classmethod
+    def for_images(cls, image_size: int = IMAGE_SIZE, in_channels: int = 1, tiny: bool = False, **kw) -> VQVAEConfig:
+        "The config for images of side `image_size`: 2 halvings up to 32 px, 3 up to 128 (8x8 or 16x16 tokens), 4 beyond."
+        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 4:
+            raise ValueError(f"image_size={image_size!r}: expected an int >= 4 (the side of the square images)")
+        if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
+            raise ValueError(f"in_channels={in_channels!r}: expected a positive int (1 grey, 3 RGB)")
+        base = cls.tiny() if tiny else cls()
+        extra = (2 if image_size <= 32 else 3 if image_size <= 128 else 4) - (len(base.channels) - 1)
+        latent = image_size // 2 ** (len(base.channels) - 1 + extra)
+        return cls(**{**{f: getattr(base, f) for f in base.__dataclass_fields__},
+                      'in_channels': in_channels, 'image_size': image_size, **cls._latent_fields(latent),
+                      'channels': base.channels + base.channels[-1:] * extra, 'res_blocks': base.res_blocks + base.res_blocks[-1:] * extra,
+                      **kw})
+
+    @classmethod
+    def _latent_fields(cls, latent_side: int) -> dict:
+        "Fields that follow the token grid's side (none here; the multi-scale tokenizer's scales do)."
+        return {}
+
 # %% ../nbs/02_vqvae.ipynb #eadc346c
 def check_images(images, cfg) -> None:
     "Raise a ValueError unless `images` is a float (B, C, H, W) tensor matching cfg.in_channels and cfg.image_size."
@@ -206,7 +226,7 @@ def vq_training_loss(model: nn.Module, batch) -> tuple[torch.Tensor, dict]:
 # %% ../nbs/02_vqvae.ipynb #d4446e7f
 @register_model   # load_model finds it by kind='vqvae'
 class VQVAE(nn.Module):
-    "Encoder, vector quantiser and decoder: images (B, 1, 32, 32) in [-1, 1] <-> tokens (B, 8, 8)."
+    "Encoder, vector quantiser and decoder: images (B, C, H, W) in [-1, 1] <-> tokens (B, h, w) (8x8 at 32 px)."
     kind = 'vqvae'
 
     def __init__(self, cfg: VQVAEConfig | None = None):
@@ -217,11 +237,11 @@ class VQVAE(nn.Module):
         self.decoder = Decoder(cfg.in_channels, cfg.channels, cfg.res_blocks, cfg.z_dim)
 
     def forward(self, images: torch.Tensor):
-        "Training pass: reconstruction (B, 1, 32, 32) and a dict of losses, tokens and codebook metrics."
+        "Training pass: reconstruction (B, C, H, W) and a dict of losses, tokens and codebook metrics."
         check_images(images, self.cfg)
         z = self.encoder(images).float()                      # (B, d, 8, 8); quantise in fp32 even under autocast
         z_q, tokens, losses = self.quantizer(z)
-        recon = self.decoder(z_q)                             # (B, 1, 32, 32)
+        recon = self.decoder(z_q)                             # (B, C, H, W)
         return recon, dict(**losses, tokens=tokens, **codebook_stats(tokens, self.cfg.vocab_size))
 
     def compute_loss(self, batch):
@@ -230,13 +250,13 @@ class VQVAE(nn.Module):
 
     @torch.no_grad()
     def encode(self, images: torch.Tensor) -> torch.Tensor:
-        "Images (B, 1, 32, 32) in [-1, 1] -> tokens (B, 8, 8) long."
+        "Images (B, C, H, W) in [-1, 1] -> tokens (B, h, w) long."
         check_images(images, self.cfg)
         return self.quantizer.lookup(self.encoder(images).float())
 
     @torch.no_grad()
     def decode(self, tokens: torch.Tensor) -> torch.Tensor:
-        "Tokens (B, 8, 8) -> images (B, 1, 32, 32), clamped to [-1, 1]."
+        "Tokens (B, h, w) -> images (B, C, H, W), clamped to [-1, 1]."
         check_tokens(tokens, self.cfg.latent_size, self.cfg.vocab_size)
         return self.decoder(self.quantizer.embed(tokens.long())).clamp(-1, 1)
 
@@ -261,21 +281,26 @@ def reconstruction_metrics(model: nn.Module, images: torch.Tensor, batch_size: i
 
 # %% ../nbs/02_vqvae.ipynb #dc42f3e9
 def fit_tokenizer(model: nn.Module, steps: int, batch_size: int, lr: float, device=None, seed: int = 0, ckpt_path=None,
-                  n_train: int | None = None, progress: bool = True, **train_kw) -> tuple[nn.Module, list[dict]]:
-    "Train a tokenizer on Fashion-MNIST's training split with `fit`; save it to `ckpt_path` if given; returns (model in eval mode, history)."
-    images, labels = load_fashion_mnist('train', n_train)
+                  n_train: int | None = None, progress: bool = True, data=None, **train_kw) -> tuple[nn.Module, list[dict]]:
+    "Train a tokenizer on the training split of `data` (default Fashion-MNIST) with `fit`; save it to `ckpt_path` if given; returns (model in eval mode, history)."
+    data = as_dataset(data)
+    check_image_shape(data, model.cfg.in_channels, model.cfg.image_size, 'the tokenizer')
+    images, labels = train_split(data, n_train)
     tcfg = TrainConfig(**{**dict(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(100, steps // 10),
                                  weight_decay=0.0, ema_decay=0.0, seed=seed, log_every=min(25, steps), progress=progress),
                           **train_kw})
     t0 = time.perf_counter()
     result = fit(model, (images, labels), tcfg, device)
     train_s = time.perf_counter() - t0
-    if ckpt_path is not None: save_model(ckpt_path, result.model, result.ema, history=result.history, train_s=train_s)
+    if ckpt_path is not None:
+        save_model(ckpt_path, result.model, result.ema, history=result.history, train_s=train_s, data=data.spec)
     return result.sampling_model.eval(), result.history
 
 def train_vqvae(cfg: VQVAEConfig | None = None, steps: int = 800, batch_size: int = 64, lr: float = 2e-3,
                 device=None, seed: int = 0, ckpt_path=None, n_train: int | None = None, progress: bool = True,
-                **train_kw) -> tuple[VQVAE, list[dict]]:
-    "Train a VQ-VAE on Fashion-MNIST; save it to `ckpt_path` if given; returns (model in eval mode, history)."
+                data=None, **train_kw) -> tuple[VQVAE, list[dict]]:
+    "Train a VQ-VAE on `data` (default Fashion-MNIST; the config by default `VQVAEConfig.for_images` of its size); returns (model in eval mode, history)."
+    data = as_dataset(data)
     seed_everything(seed)
-    return fit_tokenizer(VQVAE(cfg), steps, batch_size, lr, device, seed, ckpt_path, n_train, progress, **train_kw)
+    cfg = cfg if cfg is not None else VQVAEConfig.for_images(data.image_size, data.channels)
+    return fit_tokenizer(VQVAE(cfg), steps, batch_size, lr, device, seed, ckpt_path, n_train, progress, data, **train_kw)

@@ -1,17 +1,15 @@
 "The console scripts from the outside: the main job end to end, resume after a kill, sampling to npz, bad arguments."
 import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from console import run_cli, script
 from sar_ref.cli import sar_ref_demo, sar_ref_sample, sar_ref_train_fmt
 from sar_ref.study import ROWS, STAGES
 from sar_ref.training import load_checkpoint
@@ -19,23 +17,9 @@ from sar_ref.training import load_checkpoint
 ARTEFACTS = ['run.json', 'stages.json', 'metrics.json', 'results.md', 'results.csv']
 
 
-def script(name):
-    "The installed console script `name` (pip install -e . puts it beside the interpreter)."
-    path = Path(sys.executable).with_name(name)
-    found = str(path) if path.is_file() else shutil.which(name)
-    if found is None: pytest.skip(f'{name} is not installed: run `pip install -e .`')
-    return found
-
-
 def cli_env(tmp):
     "One thread (so runs repeat bit for bit) and a private checkpoint_dir()."
     return dict(os.environ, OMP_NUM_THREADS='1', SAR_REF_CHECKPOINTS=str(tmp / 'shared_ckpts'))
-
-
-def run_cli(name, *args, env, check=True, timeout=240):
-    res = subprocess.run([script(name), *map(str, args)], env=env, capture_output=True, text=True, timeout=timeout)
-    if check: assert res.returncode == 0, res.stderr[-3000:]
-    return res
 
 
 def demo(out, env, *args, **kw):
@@ -88,7 +72,7 @@ def test_rerun_skips_finished_stages(tiny_run):
     assert res.stdout.count('up to date, skipped') == len(STAGES)
     assert {p: p.stat().st_mtime_ns for p in run.glob('*.pt')} == before
     bad = demo(run, cli_env(tmp), '--seed', '1', check=False)                  # another seed: refused, not mixed
-    assert bad.returncode == 2 and "holds a run with budget='tiny', seed=0" in bad.stderr
+    assert bad.returncode == 2 and 'holds a run with seed=0, not seed=1' in bad.stderr
 
 
 def weights(path):

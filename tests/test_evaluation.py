@@ -5,7 +5,7 @@ import torch
 
 import sar_ref.evaluation as ev
 from sar_ref.data import load_fashion_mnist, to_uint8
-from sar_ref.evaluation import (ClassifierConfig, FashionClassifier, evaluate_npz, evaluate_samples, frechet_distance,
+from sar_ref.evaluation import (ClassifierConfig, Classifier, evaluate_npz, evaluate_samples, frechet_distance,
                                 frechet_from_stats, precision_recall)
 
 
@@ -16,7 +16,7 @@ def gen(seed=0): return torch.Generator().manual_seed(seed)
 def clf():
     "An untrained tiny classifier: the metrics only need some fixed feature map."
     torch.manual_seed(0)
-    return FashionClassifier(ClassifierConfig.tiny()).eval()
+    return Classifier(ClassifierConfig.tiny()).eval()
 
 
 def test_fd_of_a_set_with_itself_is_zero():
@@ -104,7 +104,7 @@ def test_evaluate_npz_matches_in_memory(clf, tmp_path):
 def test_classifier_is_trained_once_and_cached(tmp_path, monkeypatch):
     monkeypatch.setenv('SAR_REF_CHECKPOINTS', str(tmp_path))
     model = ev.load_or_train_classifier(steps=5, batch_size=32, n_train=256, cfg=ClassifierConfig.tiny(), progress=False)
-    assert (tmp_path / 'classifier.pt').is_file() and isinstance(model, FashionClassifier) and not model.training
+    assert (tmp_path / 'classifier.pt').is_file() and isinstance(model, Classifier) and not model.training
     def no_training(*a, **k): raise AssertionError('retrained although cached')
     monkeypatch.setattr(ev, 'train_classifier', no_training)
     again = ev.load_or_train_classifier()
