@@ -22,7 +22,7 @@ from .evaluation import (ClassifierConfig, as_images, classifier_train_size, eva
 from .fmt import fmt_checkpoint, train_fmt
 from .msvq import MSVQConfig, train_msvq
 from .partitions import ORDERS, PRESETS, make_intervals
-from .study import (SAMPLE_BATCH, check_data, check_demo_args, check_device, check_int, default_arg, default_cfg,
+from .study import (SAMPLE_BATCH, check_data, check_demo_args, combine_runs, check_device, check_int, default_arg, default_cfg,
                            default_cfg_schedule, load_generator, read_checkpoint, results_markdown, round_robin_labels,
                            run_demo, sample_images, sampler_steps, tiny_fmt_config, tiny_var_config, write_samples_npz)
 from .training import load_model
@@ -31,9 +31,9 @@ from .vqvae import VQVAEConfig, train_vqvae
 
 # %% auto #0
 __all__ = ['check_preset', 'exit_on_error', 'set_threads', 'sar_ref_demo', 'check_sample_args', 'sar_ref_sample',
-           'check_evaluate_args', 'sar_ref_evaluate', 'check_train_args', 'find_tokenizer', 'check_classifier_data',
-           'sar_ref_train_classifier', 'sar_ref_train_vqvae', 'sar_ref_train_msvq', 'sar_ref_train_var',
-           'sar_ref_train_fmt']
+           'check_evaluate_args', 'sar_ref_evaluate', 'check_table_args', 'sar_ref_table', 'check_train_args',
+           'find_tokenizer', 'check_classifier_data', 'sar_ref_train_classifier', 'sar_ref_train_vqvae',
+           'sar_ref_train_msvq', 'sar_ref_train_var', 'sar_ref_train_fmt']
 
 # %% ../nbs/10_cli.ipynb #fdc2321f
 def check_preset(preset: str) -> str:
@@ -182,6 +182,25 @@ def sar_ref_evaluate(
     if out: Path(out).write_text(json.dumps(rows, indent=1) + '\n')
     print(results_markdown(rows))
     if plan['labels'] is None: print(f"accuracy: not measured (the classifier was trained on {clf.cfg.data or 'other data'!r}, not these classes)")
+
+# %% ../nbs/10_cli.ipynb #f7f32d2c
+def check_table_args(runs: str | None) -> list[dict]:
+    "The rows of sar_ref_table: its run folders combined, or a ValueError naming --runs."
+    folders = [r.strip() for r in (runs or '').split(',') if r.strip()]
+    if len(folders) < 2: raise ValueError(f"--runs={runs!r}: expected two or more run folders, comma-separated")
+    try: return combine_runs(folders)
+    except ValueError as e: raise ValueError(f"--{e}") from None
+
+@call_parse
+def sar_ref_table(
+    runs: str = None,           # finished main-job run folders, comma-separated, e.g. one per --seed: runs/demo,runs/seed1,runs/seed2
+    out: str = None,            # also write the table (markdown) to this file
+):
+    "The main job's table over several runs (e.g. training seeds): every metric as mean ± standard deviation."
+    rows = exit_on_error(check_table_args, runs, prog='sar_ref_table')
+    table = results_markdown(rows)
+    if out: Path(out).write_text(f"Mean ± standard deviation over {rows[0]['runs']} runs: {runs}\n\n{table}\n")
+    print(table)
 
 # %% ../nbs/10_cli.ipynb #a5ef091c
 def _fit_kw(work_dir: str | None, ckpt_every: int) -> dict:

@@ -21,11 +21,12 @@ from .data import (IMAGE_SIZE, N_CLASSES, ImageDataset, as_dataset, check_image_
 from .training import TrainConfig, fit, load_model, register_model, save_model
 
 # %% auto #0
-__all__ = ['HELD_OUT', 'as_images', 'as_labels', 'ClassifierConfig', 'Classifier', 'classify', 'classifier_accuracy',
-           'held_out_count', 'classifier_train_size', 'train_classifier', 'load_or_train_classifier', 'gaussian_stats',
-           'frechet_from_stats', 'frechet_distance', 'knn_radii', 'in_manifold', 'precision_recall', 'judge_data',
-           'real_features', 'evaluate_samples', 'held_out_images', 'real_data_floor', 'load_samples_npz',
-           'evaluate_npz', 'write_png_folder']
+__all__ = ['HELD_OUT', 'REFERENCE_SPLITS', 'as_images', 'as_labels', 'ClassifierConfig', 'Classifier', 'classify',
+           'classifier_accuracy', 'held_out_count', 'classifier_train_size', 'train_classifier',
+           'load_or_train_classifier', 'gaussian_stats', 'frechet_from_stats', 'frechet_distance', 'knn_radii',
+           'in_manifold', 'precision_recall', 'judge_data', 'real_features', 'evaluate_samples', 'held_out_images',
+           'held_out_sample', 'real_data_floor', 'reconstruct', 'tokenizer_ceiling', 'load_samples_npz', 'evaluate_npz',
+           'write_png_folder']
 
 # %% ../nbs/08_evaluation.ipynb #ceb07bf8
 def as_images(images, name: str = 'images', channels: int | None = None, image_size: int | None = None) -> torch.Tensor:
@@ -283,13 +284,18 @@ def judge_data(classifier: nn.Module, data=None) -> ImageDataset:
     check_image_shape(data, cfg.in_channels, cfg.image_size, 'the classifier')
     return data
 
-def real_features(n_real: int | None = None, classifier: nn.Module | None = None, seed: int = 0, data=None) -> torch.Tensor:
-    "Features (n_real, feat_dim) of the reference: a seeded random order of the test split of `data` (default: the classifier's), its first `n_real`."
+REFERENCE_SPLITS = ('test', 'validation')   # what samples are compared with: the test split, or the held-out training images
+
+def real_features(n_real: int | None = None, classifier: nn.Module | None = None, seed: int = 0, data=None,
+                  split: str = 'test') -> torch.Tensor:
+    "Features (n_real, feat_dim) of the reference: a seeded random order of the test split of `data` (default: the classifier's), its first `n_real`; split='validation': of the held-out training images, for choosing settings."
     classifier = classifier if classifier is not None else load_or_train_classifier()
-    x = judge_data(classifier, data).test_images
+    if split not in REFERENCE_SPLITS: raise ValueError(f"split={split!r}: expected one of {REFERENCE_SPLITS}")
+    data = judge_data(classifier, data)
+    x = data.test_images if split == 'test' else held_out_images(data)[0]
     if n_real is not None and (not isinstance(n_real, int) or isinstance(n_real, bool) or not 2 <= n_real <= len(x)):
-        raise ValueError(f"n_real={n_real!r}: expected an int in 2..{len(x)} (the test split's size), or None for all")
-    if len(x) < 2: raise ValueError(f"data: its test split holds {len(x)} image(s); a reference needs at least 2")
+        raise ValueError(f"n_real={n_real!r}: expected an int in 2..{len(x)} (the {split} reference's size), or None for all")
+    if len(x) < 2: raise ValueError(f"data: its {split} reference holds {len(x)} image(s); a reference needs at least 2")
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n_real]
     return classify(x[order], classifier)[0]
 
@@ -317,17 +323,43 @@ def held_out_images(data=None) -> tuple[torch.Tensor, torch.Tensor]:
     start = classifier_train_size(data)
     return data.train_images[start:], data.train_labels[start:]
 
+def held_out_sample(n: int, data=None, seed: int = 0, k: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+    "The floor's `n` images and labels: a seeded random subset of the held-out training images."
+    data = as_dataset(data)
+    x, y = held_out_images(data)
+    if not isinstance(n, int) or isinstance(n, bool) or not max(2, k + 1) <= n <= len(x):
+        raise ValueError(f"n={n!r}: expected an int in {max(2, k + 1)}..{len(x)} (the held-out images of {data.name})")
+    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]
+    return x[idx], y[idx]
+
 def real_data_floor(n: int, n_real: int | None = None, classifier: nn.Module | None = None, k: int = 3,
                     real_feats: torch.Tensor | None = None, seed: int = 0, data=None) -> dict:
     "What a perfect generator would score at `n` samples: `n` held-out real training images evaluated as samples."
     classifier = classifier if classifier is not None else load_or_train_classifier()
     data = judge_data(classifier, data)
-    x, y = held_out_images(data)
-    if not isinstance(n, int) or isinstance(n, bool) or not max(2, k + 1) <= n <= len(x):
-        raise ValueError(f"n={n!r}: expected an int in {max(2, k + 1)}..{len(x)} (the held-out images of {data.name})")
-    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]
+    x, y = held_out_sample(n, data, seed, k)
     same = classifier.cfg.data == data.spec                      # labels count only for the classifier's own classes
-    return evaluate_samples(x[idx], y[idx] if same else None, n_real, classifier, k, real_feats, seed, data)
+    return evaluate_samples(x, y if same else None, n_real, classifier, k, real_feats, seed, data)
+
+# %% ../nbs/08_evaluation.ipynb #cac818b7
+@torch.no_grad()
+def reconstruct(tokenizer: nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    "decode(encode(images)) in batches on the tokenizer's device: float (N, C, H, W) in [-1, 1] on the CPU."
+    device, was_training = next(tokenizer.parameters()).device, tokenizer.training
+    tokenizer.eval()
+    out = [tokenizer.decode(tokenizer.encode(x.to(device))).float().cpu() for x in images.split(batch_size)]
+    tokenizer.train(was_training)
+    return torch.cat(out)
+
+def tokenizer_ceiling(tokenizer: nn.Module, n: int, n_real: int | None = None, classifier: nn.Module | None = None, k: int = 3,
+                      real_feats: torch.Tensor | None = None, seed: int = 0, data=None) -> dict:
+    "The best a generator over `tokenizer`'s tokens could score at `n` samples: its reconstructions of the floor's own `n` images, evaluated as samples."
+    classifier = classifier if classifier is not None else load_or_train_classifier()
+    data = judge_data(classifier, data)
+    check_image_shape(data, tokenizer.cfg.in_channels, tokenizer.cfg.image_size, 'the tokenizer')
+    x, y = held_out_sample(n, data, seed, k)
+    same = classifier.cfg.data == data.spec
+    return evaluate_samples(reconstruct(tokenizer, x), y if same else None, n_real, classifier, k, real_feats, seed, data)
 
 # %% ../nbs/08_evaluation.ipynb #b8a646f3
 def load_samples_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray]:

@@ -24,7 +24,7 @@ from einops import rearrange
 from tqdm import tqdm
 
 from .data import CLASS_NAMES, N_CLASSES, TEST_SUBSET, ImageDataset, as_dataset, get_device, show_images, to_uint8
-from .evaluation import (ClassifierConfig, as_images, classifier_train_size, evaluate_samples, held_out_images,
+from .evaluation import (ClassifierConfig, as_images, classifier_train_size, evaluate_samples, held_out_images, tokenizer_ceiling,
                                 real_data_floor, real_features, train_classifier)
 from .fmt import FMT_CFG, FMT_CFG_SCHEDULE, FMTConfig, fmt_checkpoint, train_fmt
 from .fmt import generate as fmt_generate
@@ -37,13 +37,14 @@ from .vqvae import VQVAEConfig, train_vqvae
 
 # %% auto #0
 __all__ = ['BUDGETS', 'METHODS', 'METHOD_NAMES', 'SAMPLERS', 'GUIDANCE', 'GENERATOR_KINDS', 'SAMPLE_BATCH', 'MAX_GRID_ROWS',
-           'STAGES', 'ROWS', 'TABLE_COLUMNS', 'default_arg', 'Budget', 'check_int', 'check_budget', 'check_methods',
-           'check_data', 'check_device', 'read_checkpoint', 'load_generator', 'sampler_for', 'default_cfg',
-           'default_cfg_schedule', 'sampler_steps', 'sample_images', 'round_robin_labels', 'class_major_labels',
-           'write_samples_npz', 'first_per_class', 'save_grid', 'up_to_date', 'tiny_var_config', 'tiny_fmt_config',
-           'train_classifier_stage', 'train_vqvae_stage', 'train_msvq_stage', 'train_var_stage', 'train_fmt_stage',
-           'Stage', 'Row', 'run_stage', 'device_label', 'measure', 'measure_row', 'measure_floor', 'format_cell',
-           'results_markdown', 'write_results', 'run_identity', 'check_demo_args', 'run_demo']
+           'STAGES', 'ROWS', 'CEILINGS', 'TABLE_COLUMNS', 'SPREAD_KEYS', 'default_arg', 'Budget', 'check_int',
+           'check_budget', 'check_methods', 'check_data', 'check_device', 'read_checkpoint', 'load_generator',
+           'sampler_for', 'default_cfg', 'default_cfg_schedule', 'sampler_steps', 'sample_images', 'round_robin_labels',
+           'class_major_labels', 'write_samples_npz', 'first_per_class', 'save_grid', 'up_to_date', 'tiny_var_config',
+           'tiny_fmt_config', 'train_classifier_stage', 'train_vqvae_stage', 'train_msvq_stage', 'train_var_stage',
+           'train_fmt_stage', 'Stage', 'Row', 'run_stage', 'device_label', 'measure', 'measure_row', 'measure_floor',
+           'reference_n', 'reference_row', 'measure_ceiling', 'format_cell', 'results_markdown', 'combine_runs',
+           'write_results', 'run_identity', 'check_demo_args', 'run_demo']
 
 # %% ../nbs/09_experiments.ipynb #416117b3
 def default_arg(fn: Callable, name: str):
@@ -382,9 +383,26 @@ def measure_floor(run: Path, b: Budget, classifier: Callable, data: ImageDataset
     k = min([b.grid_per_class] + [int((y == c).sum()) for c in range(data.n_classes)])     # a full grid: k of every class
     firsts = torch.cat([torch.nonzero(y == c)[:k, 0] for c in range(data.n_classes)])
     if k: save_grid(x[firsts], k, run / 'grids' / 'real.png', title='real (held out)', class_names=data.class_names)
-    return {'method': 'real data (floor)', 'key': 'real', 'steps': None, 'parameters': None, 'seconds_per_image': None,
-            'device': None, 'sampler': None, 'cfg': None, 'cfg_schedule': None, 'order': None, 'intervals': None,
-            **real_data_floor(min(data.n_classes * b.per_class, len(y)), classifier=clf, real_feats=real_feats, data=data)}
+    return reference_row('real data (floor)', 'real',
+                         real_data_floor(reference_n(b, data), classifier=clf, real_feats=real_feats, data=data))
+
+CEILINGS = (('VQ-VAE', 'vqvae.pt', ('AR', 'MAR', 'SAR-TS')), ('multi-scale', 'msvq.pt', ('VAR',)))   # tokenizer, its generators
+
+def reference_n(b: Budget, data: ImageDataset) -> int:
+    "How many images the reference rows score: the rows' sample count, or all held-out images if fewer."
+    return min(data.n_classes * b.per_class, len(held_out_images(data)[1]))
+
+def reference_row(method: str, key: str, metrics: dict) -> dict:
+    "A table row of real or reconstructed images: no steps, parameters, timing or sampler."
+    return {'method': method, 'key': key, **dict.fromkeys(('steps', 'parameters', 'seconds_per_image', 'device', 'sampler', 'cfg',
+                                                            'cfg_schedule', 'order', 'intervals')), **metrics}
+
+def measure_ceiling(run: Path, b: Budget, classifier: Callable, data: ImageDataset, name: str, ckpt: str) -> dict:
+    "A tokenizer's ceiling at the rows' sample count: its reconstructions of the floor's own images, scored like samples."
+    clf, real_feats = classifier()
+    tok = load_model(run / ckpt, device=next(clf.parameters()).device)
+    return reference_row(f'{name} reconstructions (ceiling)', f'ceiling_{Path(ckpt).stem}',
+                         tokenizer_ceiling(tok, reference_n(b, data), classifier=clf, real_feats=real_feats, data=data))
 
 # %% ../nbs/09_experiments.ipynb #dd0fa22e
 TABLE_COLUMNS = (('method', 'method'), ('steps', 'steps'), ('parameters', 'parameters'), ('s/image', 'seconds_per_image'),
@@ -401,11 +419,31 @@ def format_cell(key: str, v) -> str:
     return str(v)
 
 def results_markdown(rows: list[dict]) -> str:
-    "The comparison table in markdown."
+    "The comparison table in markdown; a value with a `<key>_std` beside it (rows of `combine_runs`) shows as mean +- std."
+    def cell(r, k): return format_cell(k, r.get(k)) + (f" ± {format_cell(k, r[k + '_std'])}" if r.get(k + '_std') is not None else '')
     lines = ['| ' + ' | '.join(h for h, _ in TABLE_COLUMNS) + ' |',
              '|' + '|'.join('---' if k in ('method', 'device', 'sampler') else '---:' for _, k in TABLE_COLUMNS) + '|']
-    lines += ['| ' + ' | '.join(format_cell(k, r.get(k)) for _, k in TABLE_COLUMNS) + ' |' for r in rows]
+    lines += ['| ' + ' | '.join(cell(r, k) for _, k in TABLE_COLUMNS) + ' |' for r in rows]
     return '\n'.join(lines)
+
+SPREAD_KEYS = ('seconds_per_image', 'fd', 'accuracy', 'precision', 'recall')
+
+def combine_runs(runs) -> list[dict]:
+    "The rows of several finished run folders (e.g. one per training seed), matched by key: mean and standard deviation of each metric."
+    tables = []
+    for run in runs:
+        path = Path(run) / 'metrics.json'
+        if not path.is_file(): raise ValueError(f"runs: {str(run)!r} holds no metrics.json (run sar_ref_demo there first)")
+        tables.append({r['key']: r for r in _read_json(path)['rows']})
+    keys = [k for k in tables[0] if all(k in t for t in tables)]            # the rows every run measured, in the first's order
+    if len(tables) < 2 or not keys: raise ValueError(f"runs: expected two or more run folders with rows in common, got {len(tables)}")
+    out = []
+    for k in keys:
+        row, values = dict(tables[0][k]), {m: [t[k][m] for t in tables if t[k].get(m) is not None] for m in SPREAD_KEYS}
+        for m, v in values.items():
+            row[m], row[m + '_std'] = (float(np.mean(v)), float(np.std(v, ddof=1))) if len(v) == len(tables) else (None, None)
+        out.append({**row, 'runs': len(tables)})
+    return out
 
 def write_results(run: Path, rows: list[dict], meta: dict) -> str:
     "Write results.md, results.csv and metrics.json into the run folder; returns the markdown table."
@@ -414,7 +452,8 @@ def write_results(run: Path, rows: list[dict], meta: dict) -> str:
     (run / 'results.md').write_text(
         f"{meta.get('data_name', 'fashion_mnist')}, budget `{meta['budget']}`, {n} class-conditional samples per row (equal per class) against the "
         f"{rows[-1].get('n_real', '')} test images; FD in the evaluation classifier's feature space (lower is better), "
-        f"accuracy = the classifier's on the samples; the last row is the real-data floor.\n\n{table}\n")
+        f"accuracy = the classifier's on the samples; the rows 'reconstructions (ceiling)' score the tokenizers' reconstructions "
+        f"of the floor's images (the best a generator over their tokens could do); the last row is the real-data floor.\n\n{table}\n")
     with open(run / 'results.csv', 'w', newline='') as f:
         w = csv.writer(f)
         w.writerow([k for _, k in TABLE_COLUMNS] + ['cfg', 'intervals'])
@@ -470,7 +509,8 @@ def run_demo(out='runs/demo', budget: str = 'default', methods=METHODS, device=N
             cache['clf'] = (clf, real_features(classifier=clf, data=data))
         return cache['clf']
 
-    rows, settings = [], {'cfg': cfg, 'sampler': 'kv_cache' if kv_cache else 'plain'}
+    rows, settings = [], {'cfg': cfg, 'sampler': 'kv_cache' if kv_cache else 'plain',
+                          'defaults': {k: list(v) for k, v in GUIDANCE.items()}}   # new sampler defaults: measured again
     for row in (r for r in ROWS if r.method in methods):
         path = run / 'samples' / f'{row.key}.json'
         saved = _read_json(path)
@@ -478,6 +518,11 @@ def run_demo(out='runs/demo', budget: str = 'default', methods=METHODS, device=N
         else:
             rows.append(measure_row(row, run, b, classifier, device, seed, cfg, kv_cache, progress, data.class_names))
             _write_json(path, {'settings': settings, 'metrics': rows[-1]})
+    for name, ckpt, of in CEILINGS:                      # the tokenizers' share of the gap, for the methods run
+        path = run / 'samples' / f'ceiling_{Path(ckpt).stem}.json'
+        if not set(of) & set(methods): continue
+        if not up_to_date(path, [run / ckpt, run / 'classifier.pt']): _write_json(path, measure_ceiling(run, b, classifier, data, name, ckpt))
+        rows.append(_read_json(path))
     path = run / 'samples' / 'real.json'
     if not up_to_date(path, [run / 'classifier.pt']): _write_json(path, measure_floor(run, b, classifier, data))
     rows.append(_read_json(path))

@@ -49,8 +49,11 @@ def test_demo_writes_every_artefact(tiny_run):
     assert metrics['budget'] == 'tiny' and metrics['sampler'] == 'kv_cache'
     assert set(metrics['stages']) == {s.name for s in STAGES}
     methods = [r['method'] for r in metrics['rows']]
-    assert methods == ['VAR', 'AR', 'MAR-like', 'MAR-like', 'SAR-TS', 'SAR-TS', 'SAR-TS', 'real data (floor)']
-    assert [r['steps'] for r in metrics['rows']] == [6, 64, 8, 16, 8, 16, 64, None]
+    assert methods == ['VAR', 'AR', 'MAR-like', 'MAR-like', 'SAR-TS', 'SAR-TS', 'SAR-TS', 'VQ-VAE reconstructions (ceiling)',
+                       'multi-scale reconstructions (ceiling)', 'real data (floor)']
+    assert [r['steps'] for r in metrics['rows']] == [6, 64, 8, 16, 8, 16, 64, None, None, None]
+    by = {r['key']: r for r in metrics['rows']}                  # the ceilings are measured: neither the floor nor each other
+    assert len({by[k]['fd'] for k in ('ceiling_vqvae', 'ceiling_msvq', 'real')}) == 3
     for r in metrics['rows']:
         assert r['n'] == 40 and np.isfinite(r['fd']) and 0 <= r['accuracy'] <= 1
         assert 0 <= r['precision'] <= 1 and 0 <= r['recall'] <= 1
@@ -60,7 +63,7 @@ def test_demo_writes_every_artefact(tiny_run):
     assert table.count('| SAR-TS |') == 3 and '| real data (floor) |' in table and '| VAR | 6 |' in table
     assert table.split('\n\n', 1)[1].strip() in stdout                          # the table is printed
     csv_lines = (run / 'results.csv').read_text().splitlines()
-    assert csv_lines[0].startswith('method,steps,parameters,seconds_per_image,device,sampler,fd,accuracy') and len(csv_lines) == 9
+    assert csv_lines[0].startswith('method,steps,parameters,seconds_per_image,device,sampler,fd,accuracy') and len(csv_lines) == 11
 
 
 def test_rerun_skips_finished_stages(tiny_run):
@@ -78,6 +81,18 @@ def test_rerun_skips_finished_stages(tiny_run):
 def weights(path):
     ckpt = load_checkpoint(path)
     return ckpt['model'], ckpt['ema']
+
+
+def test_table_over_seeds(tiny_run):
+    "sar_ref_table: the rows two runs share, each metric as mean ± std."
+    tmp, run, _, _ = tiny_run
+    env = cli_env(tmp)
+    demo(tmp / 'seed1', env, '--seed', '1', '--methods', 'VAR')
+    res = run_cli('sar_ref_table', '--runs', f'{run},{tmp / "seed1"}', '--out', tmp / 'table.md', env=env)
+    rows = [line for line in res.stdout.splitlines() if line.startswith('| ')][1:]
+    assert [r.split(' | ')[0] for r in rows] == ['| VAR', '| multi-scale reconstructions (ceiling)', '| real data (floor)']
+    assert all(r.count('±') == 4 for r in rows[1:]) and rows[0].count('±') == 5          # FD, accuracy, precision, recall (+ time)
+    assert (tmp / 'table.md').read_text().startswith('Mean ± standard deviation over 2 runs')
 
 
 def test_killed_mid_stage_resumes_exactly(tiny_run):

@@ -98,7 +98,7 @@ def test_library_api_main_job_on_a_colour_folder(tmp_path, folder, monkeypatch):
     torch.set_num_threads(1)
     res = run_demo(tmp_path / 'run', budget='tiny', methods='VAR,SAR-TS', device='cpu', progress=False, data=f'folder:{folder}')
     run = tmp_path / 'run'
-    assert [r['key'] for r in res['rows']] == ['var_6', 'sar_ts_8', 'sar_ts_16', 'sar_ts_64', 'real']
+    assert [r['key'] for r in res['rows']] == ['var_6', 'sar_ts_8', 'sar_ts_16', 'sar_ts_64', 'ceiling_vqvae', 'ceiling_msvq', 'real']
     with np.load(run / 'samples' / 'var_6.npz') as z:
         assert z['images'].shape == (CLASSES * 4, 32, 32, 3) and sorted(set(z['labels'].tolist())) == [0, 1, 2]
     assert (run / 'grids' / 'var_6.png').is_file() and (run / 'grids' / 'real.png').is_file()

@@ -1,0 +1,74 @@
+"""Classifier-free guidance sweep for every sampler of a main-job run: scale x schedule, per model, chosen on validation.
+
+Loads the generators of a `sar_ref_demo` run folder (VAR, and the AR, MAR-like and SAR-TS FMTs that are there), draws
+class-conditional samples (per class, class-major) for each guidance setting with the KV-cached sampler, and prints FD,
+classifier accuracy, precision and recall against a reference of real images in the run's judge's features. The
+reference is the **validation** one by default: the held-out training images (`real_features(split='validation')`),
+never the test split that the main job's table reports on. The last lines name, per family, the setting with the lowest
+validation FD (for the FMTs: the lowest mean FD over their rows, one setting for all three), which is how
+`sar_ref.var.VAR_CFG` / `VAR_CFG_SCHEDULE` and `sar_ref.fmt.FMT_CFG` / `FMT_CFG_SCHEDULE` are chosen.
+
+    python benchmarks/bench_guidance.py --run runs/demo [--seeds 0 1] [--device cuda] [--threads 2]
+    python benchmarks/bench_guidance.py --run runs/demo --reference test      # the old protocol, for comparison
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from sar_ref.evaluation import REFERENCE_SPLITS, evaluate_samples, real_features
+from sar_ref.study import class_major_labels, load_generator, sample_images
+from sar_ref.training import load_model
+
+ROWS = (('var.pt', None), ('fmt_ar.pt', 'ar'), ('fmt_mar.pt', 'cosine:8'), ('fmt_sar_ts.pt', 'cosine:8'), ('fmt_sar_ts.pt', 'cosine:16'))
+CFGS = {'var': [1.0, 1.5, 2.0, 3.0, 4.0], 'fmt': [1.5, 2.0, 2.5, 3.0, 4.0]}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--run', default='runs/demo', help='a sar_ref_demo run folder with its generators and classifier.pt')
+    ap.add_argument('--reference', default='validation', choices=REFERENCE_SPLITS, help='the real images FD is measured against')
+    ap.add_argument('--var-cfgs', nargs='+', type=float, default=CFGS['var'])
+    ap.add_argument('--fmt-cfgs', nargs='+', type=float, default=CFGS['fmt'])
+    ap.add_argument('--schedules', nargs='+', default=['linear', 'constant'], choices=['linear', 'constant'])
+    ap.add_argument('--seeds', nargs='+', type=int, default=[0])
+    ap.add_argument('--per-class', type=int, default=100)
+    ap.add_argument('--device', default='cpu')
+    ap.add_argument('--threads', type=int, default=0, help='torch threads (0: leave as is)')
+    args = ap.parse_args(argv)
+    if args.threads: torch.set_num_threads(args.threads)
+    run = Path(args.run)
+    clf = load_model(run / 'classifier.pt', kind='classifier', device=args.device)
+    real = real_features(classifier=clf, split=args.reference)
+    labels = class_major_labels(args.per_class, clf.cfg.n_classes)
+    print(f"run {run}, reference: {args.reference} ({len(real)} images), {len(labels)} samples per cell, "
+          f"{torch.get_num_threads()} thread(s), {args.device}")
+    print(f"{'model':14s} {'intervals':10s} {'schedule':9s} {'cfg':>4s} {'FD':>7s} {'acc':>6s} {'prec':>6s} {'rec':>6s} {'s':>5s}")
+    fds = {}                                          # (family, schedule, cfg) -> FD of each row, averaged over seeds
+    for ckpt, intervals in ROWS:
+        if not (run / ckpt).is_file(): continue
+        model = load_generator(run / ckpt, device=args.device)
+        for schedule in args.schedules:
+            for cfg in (args.var_cfgs if model.kind == 'var' else args.fmt_cfgs):
+                t0, cells = time.perf_counter(), []
+                for seed in args.seeds:
+                    images, _ = sample_images(model, labels, intervals=intervals, cfg=cfg, cfg_schedule=schedule, seed=seed,
+                                              progress=False)
+                    cells.append(evaluate_samples(images, labels, classifier=clf, real_feats=real))
+                mean = {k: statistics.mean(c[k] for c in cells) for k in ('fd', 'accuracy', 'precision', 'recall')}
+                fds.setdefault((model.kind, schedule, cfg), []).append(mean['fd'])
+                print(f"{ckpt[:-3]:14s} {intervals or 'scales':10s} {schedule:9s} {cfg:4.1f} {mean['fd']:7.2f} {mean['accuracy']:6.3f} "
+                      f"{mean['precision']:6.3f} {mean['recall']:6.3f} {time.perf_counter() - t0:5.0f}", flush=True)
+    for kind in ('var', 'fmt'):
+        scores = {(s, c): statistics.mean(v) for (k, s, c), v in fds.items() if k == kind}
+        if scores:
+            (schedule, cfg), fd = min(scores.items(), key=lambda kv: kv[1])
+            print(f"best {kind} setting on the {args.reference} reference: cfg {cfg} {schedule} (mean FD {fd:.2f} over its rows)")
+
+
+if __name__ == '__main__':
+    main()
