@@ -348,6 +348,7 @@ def sar_ref_train_msvq(
                ckpt_path=path, data=ds, **fit_kw)
     _report(path, t0)
 
+# %% ../nbs/10_cli.ipynb #c9f2572d
 @call_parse
 def sar_ref_train_var(
     out: str = None,            # checkpoint to write (default: checkpoint_dir()/var.pt, where later notebooks look)

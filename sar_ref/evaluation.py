@@ -102,6 +102,7 @@ class ClassifierConfig:
         return replace(base, **{'channels': (base.channels + base.channels[-1:] * n)[:n], 'n_classes': data.n_classes,
                                 'image_size': data.image_size, 'in_channels': data.channels, 'data': data.spec, **kw})
 
+# %% ../nbs/08_evaluation.ipynb #5586053b
 @register_model
 class Classifier(nn.Module):
     "The judge: a classifier of a dataset's classes whose penultimate features are the evaluation feature space."
