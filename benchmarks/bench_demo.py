@@ -2,10 +2,10 @@
 
     python benchmarks/bench_demo.py                       # default budget, torch's threads, CPU
     python benchmarks/bench_demo.py --threads 1           # CPU time of one thread: an upper bound for a quiet 2-core CPU
-    python benchmarks/bench_demo.py --budget full --device cuda
+    python benchmarks/bench_demo.py --budget gpu --device cuda
 
 For every training stage it times `--steps` optimiser steps (forward, backward, clipping, AdamW; after 2 warm-up steps) of
-the model the stage trains, at the budget's batch size, and multiplies the median by the budget's step count; it times
+the model the stage trains, at the recipe's model size, batch size and perceptual weight, and multiplies the median by the budget's step count; it times
 the tokenisation of the training set the generators need, and the sampling of each results row (`--sample-n` images,
 scaled to the budget's sample count, KV-cached samplers, untrained weights: sampling time does not depend on them).
 It prints wall and process-CPU seconds side by side: on a machine shared with other jobs the wall time is inflated,
@@ -18,14 +18,14 @@ import time
 
 import torch
 
-from sar_ref.study import BUDGETS, ROWS, class_major_labels, default_arg, sample_images
+from sar_ref.study import BUDGETS, ROWS, class_major_labels, default_arg, fmt_config, sample_images, var_config
 from sar_ref.data import get_device, load_fashion_mnist
 from sar_ref.evaluation import ClassifierConfig, Classifier, train_classifier
-from sar_ref.fmt import FMT, FMTConfig, train_fmt
+from sar_ref.fmt import FMT, train_fmt
 from sar_ref.msvq import MSVQConfig, MultiScaleVQVAE, train_msvq
 from sar_ref.training import TrainConfig, make_optimizer
-from sar_ref.var import VAR, VARConfig, tokenize_dataset, train_var
-from sar_ref.vqvae import VQVAE, VQVAEConfig, train_vqvae
+from sar_ref.var import VAR, tokenize_dataset, train_var
+from sar_ref.vqvae import VQVAE, PerceptualNet, VQVAEConfig, train_perceptual, train_vqvae
 
 
 def cpu_seconds() -> float:
@@ -76,32 +76,38 @@ def main():
     x, y = load_fashion_mnist('train', 2000)
     rows = []                        # (what, wall seconds, cpu seconds)
 
-    def train_row(name, model, data, fn):
-        bs = b.batch_size or default_arg(fn, 'batch_size')
+    def train_row(name, model, data, fn, family):
+        kw = b.train_kw(family)
+        bs = kw.get('batch_size', default_arg(fn, 'batch_size'))
+        if kw.get('perceptual', 0) > 0: model.perceptual = (PerceptualNet().requires_grad_(False), kw['perceptual'])
         w, c = step_times(model, data, bs, a.steps, device)
-        n = b.train_steps(fn)
+        n = b.train_steps(fn, family)
         rows.append((f'{name}: {n} steps x {bs}', w * n, c * n))
         print(f'{name:<12} {w * 1000:8.1f} ms/step wall {c * 1000:8.1f} ms/step cpu', flush=True)
 
-    train_row('classifier', Classifier(ClassifierConfig()), (x, y), train_classifier)
-    train_row('vqvae', VQVAE(VQVAEConfig()), (x, y), train_vqvae)
-    msvq = MultiScaleVQVAE(MSVQConfig())
-    train_row('msvq', msvq, (x, y), train_msvq)
+    train_row('classifier', Classifier(ClassifierConfig()), (x, y), train_classifier, 'classifier')
+    train_row('perceptual', PerceptualNet(), (x, y), train_perceptual, 'perceptual')
+    vq_cfg = VQVAEConfig(**b.model_kw('vqvae'))
+    train_row('vqvae', VQVAE(vq_cfg), (x, y), train_vqvae, 'vqvae')
+    msvq = MultiScaleVQVAE(MSVQConfig(**b.model_kw('vqvae')))     # the multi-scale tokenizer takes the VQ-VAE's architecture
+    train_row('msvq', msvq, (x, y), train_msvq, 'msvq')
+    msvq.perceptual = None
     msvq.to(device).eval()
     tok, w, c = timed(lambda: tokenize_dataset(msvq, x), device)
     rows.append(('msvq tokenises 60,000 images', w * 30, c * 30))
-    train_row('var', VAR(VARConfig.fashion(), msvq), (tok, y), train_var)
-    vq = VQVAE(VQVAEConfig()).to(device).eval()
+    var = VAR(var_config(msvq, **b.model_kw('var')), msvq)
+    train_row('var', var, (tok, y), train_var, 'var')
+    vq = VQVAE(vq_cfg).to(device).eval()
     fmt_tok, w, c = timed(lambda: tokenize_dataset(vq, x), device)
     rows.append(('vqvae tokenises 60,000 images (once, cached)', w * 30, c * 30))
     fmts = {}
     for preset in ('AR', 'MAR', 'SAR-TS'):
-        fmts[preset] = FMT(FMTConfig.fashion(preset), vq)            # the generator carries its tokenizer
-        train_row(f'fmt {preset}', fmts[preset], (fmt_tok, y), train_fmt)
+        fmts[preset] = FMT(fmt_config(preset, vq, **b.model_kw('fmt')), vq)      # the generator carries its tokenizer
+        train_row(f'fmt {preset}', fmts[preset], (fmt_tok, y), train_fmt, 'fmt')
 
     n_budget = 10 * b.per_class
     labels = class_major_labels(a.sample_n // 10)
-    var = VAR(VARConfig.fashion(), msvq).to(device).eval()
+    var = var.to(device).eval()
     for r in ROWS:
         model = var if r.method == 'VAR' else fmts[r.method].to(device).eval()
         (_, _), w, c = timed(lambda: sample_images(model, labels, intervals=r.intervals, progress=False), device)

@@ -24,7 +24,7 @@ from .msvq import MSVQConfig, train_msvq
 from .partitions import ORDERS, PRESETS, make_intervals
 from .study import (SAMPLE_BATCH, check_data, check_demo_args, combine_runs, check_device, check_int, default_arg, default_cfg,
                            default_cfg_schedule, load_generator, read_checkpoint, results_markdown, round_robin_labels,
-                           run_demo, sample_images, sampler_steps, tiny_fmt_config, tiny_var_config, write_samples_npz)
+                           run_demo, sample_images, sampler_steps, fmt_config, var_config, write_samples_npz)
 from .training import load_model
 from .var import VAR_CHECKPOINT, check_sampling_args, train_var
 from .vqvae import VQVAEConfig, train_vqvae
@@ -56,7 +56,7 @@ def set_threads(threads: int):
 @call_parse
 def sar_ref_demo(
     out: str = 'runs/demo',             # run folder: checkpoints, samples, grids, metrics, results table; rerun it to resume
-    budget: str = 'default',            # 'tiny' (seconds, for tests), 'default' (each module's default training) or 'full' (4x longer, 500 samples per class)
+    budget: str = 'default',            # a recipe: 'default' (~20 min on a 2-core CPU), 'long' (~1.5 h on a 2-core CPU), 'gpu' (~10 min on one H100) or 'tiny' (seconds, for tests)
     methods: str = 'VAR,AR,MAR,SAR-TS', # comma-separated generators to train and evaluate (the classifier and the tokenizers they need come along)
     device: str = 'auto',               # 'auto' (cuda, then mps, then cpu), 'cpu', 'cuda', 'cuda:N' or 'mps'
     seed: int = 0,                      # seeds every model's initialisation, data order and sampling
@@ -372,7 +372,7 @@ def sar_ref_train_var(
                                           ckpt_every, data, image_size, channels)
     t0, path = time.perf_counter(), _out(out, VAR_CHECKPOINT)
     tok = _load_tokenizer('sar_ref_train_var', 'msvq', path.parent, tokenizer, device, data=ds)
-    train_var(tok, steps=steps, batch_size=batch_size, lr=lr, cfg=tiny_var_config(tok, ds.n_classes) if tiny else None,
+    train_var(tok, steps=steps, batch_size=batch_size, lr=lr, cfg=var_config(tok, ds.n_classes, tiny=True) if tiny else None,
               n_train=n_train, device=device, seed=seed, ckpt_path=path, data=ds, **fit_kw)
     _report(path, t0)
 
@@ -404,5 +404,5 @@ def sar_ref_train_fmt(
     path = Path(out) if out else fmt_checkpoint(preset)
     tok = _load_tokenizer('sar_ref_train_fmt', 'vqvae', path.parent, tokenizer, device, data=ds)
     train_fmt(preset, steps=steps, batch_size=batch_size, lr=lr, device=device, seed=seed, ckpt_path=path, tokenizer=tok,
-              n_train=n_train, cfg=tiny_fmt_config(preset, tok, ds.n_classes) if tiny else None, data=ds, **fit_kw)
+              n_train=n_train, cfg=fmt_config(preset, tok, ds.n_classes, tiny=True) if tiny else None, data=ds, **fit_kw)
     _report(path, t0)

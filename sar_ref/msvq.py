@@ -225,8 +225,9 @@ def warm_start_from_vqvae(model: MultiScaleVQVAE, vqvae: VQVAE) -> MultiScaleVQV
 
 def train_msvq(cfg: MSVQConfig | None = None, steps: int = 300, batch_size: int = 64, lr: float = 2e-3,
                device=None, seed: int = 0, ckpt_path=None, init_from: VQVAE | str | None = None,
-               n_train: int | None = None, progress: bool = True, data=None, **train_kw) -> tuple[MultiScaleVQVAE, list[dict]]:
-    "Train the multi-scale tokenizer on `data` (default Fashion-MNIST), optionally warm-started from a VQ-VAE; returns (model in eval mode, history)."
+               n_train: int | None = None, progress: bool = True, data=None, perceptual: float = 0.0, perceptual_net=None,
+               **train_kw) -> tuple[MultiScaleVQVAE, list[dict]]:
+    "Train the multi-scale tokenizer on `data` (default Fashion-MNIST), optionally warm-started from a VQ-VAE and with a perceptual term (`fit_tokenizer`); returns (model in eval mode, history)."
     data = as_dataset(data)
     seed_everything(seed)
     vqvae = init_from if init_from is None or isinstance(init_from, VQVAE) else load_model(init_from, kind='vqvae')
@@ -234,7 +235,8 @@ def train_msvq(cfg: MSVQConfig | None = None, steps: int = 300, batch_size: int 
         cfg = MSVQConfig(**{**vars(vqvae.cfg), 'patch_nums': scale_schedule(vqvae.cfg.latent_size)})
     model = MultiScaleVQVAE(cfg if cfg is not None else MSVQConfig.for_images(data.image_size, data.channels))
     if vqvae is not None: warm_start_from_vqvae(model, vqvae)
-    return fit_tokenizer(model, steps, batch_size, lr, device, seed, ckpt_path, n_train, progress, data, **train_kw)
+    return fit_tokenizer(model, steps, batch_size, lr, device, seed, ckpt_path, n_train, progress, data, perceptual, perceptual_net,
+                         **train_kw)
 
 # %% ../nbs/03_msvq.ipynb #e10643ca
 def scale_schedule(latent_side: int, ratio: float | None = None) -> tuple[int, ...]:

@@ -11,7 +11,7 @@ import json
 import os
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Callable
@@ -33,28 +33,33 @@ from .partitions import make_intervals
 from .training import CHECKPOINT_NAMES, CheckpointError, load_checkpoint, load_latest_checkpoint, load_model
 from .var import VAR_CFG, VAR_CFG_SCHEDULE, VARConfig, train_var
 from .var import generate as var_generate
-from .vqvae import VQVAEConfig, train_vqvae
+from .vqvae import VQVAEConfig, train_perceptual, train_vqvae
 
 # %% auto #0
-__all__ = ['BUDGETS', 'METHODS', 'METHOD_NAMES', 'SAMPLERS', 'GUIDANCE', 'GENERATOR_KINDS', 'SAMPLE_BATCH', 'MAX_GRID_ROWS',
-           'STAGES', 'ROWS', 'CEILINGS', 'TABLE_COLUMNS', 'SPREAD_KEYS', 'default_arg', 'Budget', 'check_int',
-           'check_budget', 'check_methods', 'check_data', 'check_device', 'read_checkpoint', 'load_generator',
-           'sampler_for', 'default_cfg', 'default_cfg_schedule', 'sampler_steps', 'sample_images', 'round_robin_labels',
-           'class_major_labels', 'write_samples_npz', 'first_per_class', 'save_grid', 'up_to_date', 'tiny_var_config',
-           'tiny_fmt_config', 'train_classifier_stage', 'train_vqvae_stage', 'train_msvq_stage', 'train_var_stage',
-           'train_fmt_stage', 'Stage', 'Row', 'run_stage', 'device_label', 'measure', 'measure_row', 'measure_floor',
-           'reference_n', 'reference_row', 'measure_ceiling', 'format_cell', 'results_markdown', 'combine_runs',
-           'write_results', 'run_identity', 'check_demo_args', 'run_demo']
+__all__ = ['STAGE_FAMILIES', 'STAGE_KEYS', 'PERCEPTUAL', 'BUDGETS', 'METHODS', 'METHOD_NAMES', 'SAMPLERS', 'GUIDANCE',
+           'GENERATOR_KINDS', 'SAMPLE_BATCH', 'MAX_GRID_ROWS', 'STAGES', 'ROWS', 'CEILINGS', 'TABLE_COLUMNS',
+           'SPREAD_KEYS', 'default_arg', 'Budget', 'check_int', 'check_budget', 'check_methods', 'check_data',
+           'check_device', 'read_checkpoint', 'load_generator', 'sampler_for', 'default_cfg', 'default_cfg_schedule',
+           'sampler_steps', 'sample_images', 'round_robin_labels', 'class_major_labels', 'write_samples_npz',
+           'first_per_class', 'save_grid', 'up_to_date', 'var_config', 'fmt_config', 'train_classifier_stage',
+           'train_perceptual_stage', 'train_vqvae_stage', 'train_msvq_stage', 'train_var_stage', 'train_fmt_stage',
+           'Stage', 'Row', 'run_stage', 'device_label', 'measure', 'measure_row', 'measure_floor', 'reference_n',
+           'reference_row', 'measure_ceiling', 'format_cell', 'results_markdown', 'combine_runs', 'write_results',
+           'run_identity', 'check_demo_args', 'run_demo']
 
 # %% ../nbs/09_experiments.ipynb #416117b3
 def default_arg(fn: Callable, name: str):
     "The default value of `fn`'s parameter `name`."
     return inspect.signature(fn).parameters[name].default
 
+STAGE_FAMILIES = ('classifier', 'perceptual', 'vqvae', 'msvq', 'var', 'fmt')   # the keys of a recipe's per-stage settings
+STAGE_KEYS = ('steps', 'batch_size', 'lr', 'perceptual', 'cfg')                 # what a recipe may set for a stage
+
 @dataclass
 class Budget:
-    "How long the main job trains and how many samples it draws; `None` means the train_* function's own default."
+    "A recipe: how long each stage of the main job trains, with which batch, learning rate and model sizes, and how many samples it draws; `None` means the train_* function's own default."
     name: str
+    about: str = ''                 # one line for --help and the report
     step_scale: float = 1.0         # multiplies each train_* function's default number of steps
     steps: int | None = None        # if set: this many steps for every model instead (tiny runs)
     n_train: int | None = None      # training images (None: all of them)
@@ -65,16 +70,43 @@ class Budget:
     log_every: int = 25             # steps per logged row of every fit
     ckpt_every: int = 100           # steps per resumable fit checkpoint (a multiple of log_every)
     cache_tokens: bool = True       # keep the generators' tokenised training sets in checkpoint_dir(), keyed by the tokenizer
+    stages: dict = field(default_factory=dict)   # per stage family: any of STAGE_KEYS; 'cfg' holds model-size fields
 
-    def train_steps(self, train_fn: Callable) -> int:
-        "Steps for a train_* function: the budget's fixed count, or the function's default times step_scale."
-        return self.steps or max(1, round(default_arg(train_fn, 'steps') * self.step_scale))
+    def __post_init__(self):
+        for fam, kw in self.stages.items():
+            if fam not in STAGE_FAMILIES: raise ValueError(f"stages: {fam!r} is not a stage; expected one of {STAGE_FAMILIES}")
+            if bad := set(kw) - set(STAGE_KEYS): raise ValueError(f"stages[{fam!r}]: {sorted(bad)}; expected keys of {STAGE_KEYS}")
+
+    def train_steps(self, train_fn: Callable, family: str | None = None) -> int:
+        "Steps for a train_* function: the stage's own count, else the budget's fixed count, else the function's default times step_scale."
+        own = self.stages.get(family, {}).get('steps')
+        return own or self.steps or max(1, round(default_arg(train_fn, 'steps') * self.step_scale))
+
+    def train_kw(self, family: str) -> dict:
+        "Keyword arguments of a stage's train_* function beyond steps and model: batch size, learning rate, perceptual weight."
+        kw = {} if self.batch_size is None else {'batch_size': self.batch_size}
+        return {**kw, **{k: v for k, v in self.stages.get(family, {}).items() if k not in ('steps', 'cfg')}}
+
+    def model_kw(self, family: str) -> dict:
+        "The recipe's model-size fields for a stage family (merged into its default config)."
+        return dict(self.stages.get(family, {}).get('cfg', {}))
+
+PERCEPTUAL = dict(perceptual=1.0)   # both tokenizers: MSE + 1.0 x the perceptual loss (notebook 02's ablation)
 
 BUDGETS = {b.name: b for b in (
-    Budget('tiny', steps=20, n_train=TEST_SUBSET, batch_size=32, tiny_models=True, per_class=4, grid_per_class=4,
-           log_every=5, ckpt_every=10, cache_tokens=False),
-    Budget('default'),
-    Budget('full', step_scale=4.0, per_class=500),
+    Budget('tiny', 'seconds, tiny models on 2,000 images: for tests; its numbers mean nothing', steps=20, n_train=TEST_SUBSET,
+           batch_size=32, tiny_models=True, per_class=4, grid_per_class=4, log_every=5, ckpt_every=10, cache_tokens=False,
+           stages={'vqvae': PERCEPTUAL, 'msvq': PERCEPTUAL}),
+    Budget('default', "each module's default models and steps: about 20 minutes on a 2-core CPU",
+           stages={'vqvae': PERCEPTUAL, 'msvq': PERCEPTUAL}),
+    Budget('long', 'the default models trained 2x (tokenizers) to 5x (generators) longer: about 1.5 hours on a 2-core CPU',
+           stages={'vqvae': dict(steps=1600, **PERCEPTUAL), 'msvq': dict(steps=600, **PERCEPTUAL),
+                   'var': dict(steps=3000), 'fmt': dict(steps=4000)}),
+    Budget('gpu', 'larger models, batches of 256, 10-25x the default epochs: sized for one H100/H200 in about 10 minutes',
+           stages={'vqvae': dict(steps=4000, batch_size=256, cfg=dict(channels=(32, 64, 128)), **PERCEPTUAL),
+                   'msvq': dict(steps=1500, batch_size=256, **PERCEPTUAL),
+                   'var': dict(steps=6000, batch_size=256, lr=1e-3, cfg=dict(depth=8, width=256, n_heads=8)),
+                   'fmt': dict(steps=6000, batch_size=256, lr=1e-3, cfg=dict(width=256, enc_depth=4, dec_depth=4, n_heads=8))}),
 )}
 
 # %% ../nbs/09_experiments.ipynb #8dfca695
@@ -231,20 +263,19 @@ def up_to_date(target: Path, sources=()) -> bool:
     t = Path(target).stat().st_mtime_ns
     return all(not Path(s).is_file() or Path(s).stat().st_mtime_ns <= t for s in sources)
 
-def tiny_var_config(tokenizer: nn.Module, n_classes: int = N_CLASSES) -> VARConfig:
-    "VAR's tiny test config on a multi-scale tokenizer's vocabulary, latent width and scales."
-    return VARConfig.tiny(vocab_size=tokenizer.cfg.vocab_size, z_dim=tokenizer.cfg.z_dim, patch_nums=tuple(tokenizer.patch_nums),
-                          n_classes=n_classes)
+def var_config(tokenizer: nn.Module, n_classes: int = N_CLASSES, tiny: bool = False, **kw) -> VARConfig:
+    "VAR's default (or tiny test) config on a multi-scale tokenizer's vocabulary, latent width and scales; `kw` overrides model sizes."
+    make = VARConfig.tiny if tiny else VARConfig.fashion
+    return make(**{'vocab_size': tokenizer.cfg.vocab_size, 'z_dim': tokenizer.cfg.z_dim, 'patch_nums': tuple(tokenizer.patch_nums),
+                   'n_classes': n_classes, **kw})
 
-def tiny_fmt_config(preset: str, tokenizer: nn.Module, n_classes: int = N_CLASSES) -> FMTConfig:
-    "An FMT preset's tiny test config on a VQ-VAE's vocabulary and token grid."
+def fmt_config(preset: str, tokenizer: nn.Module, n_classes: int = N_CLASSES, tiny: bool = False, **kw) -> FMTConfig:
+    "An FMT preset's default (or tiny test) config on a VQ-VAE's vocabulary and token grid; `kw` overrides model sizes."
     side = tokenizer.cfg.latent_size
-    return FMTConfig.tiny(preset, vocab_size=tokenizer.cfg.vocab_size, h=side, w=side, n_classes=n_classes)
+    make = FMTConfig.tiny if tiny else FMTConfig.fashion
+    return make(preset, **{'vocab_size': tokenizer.cfg.vocab_size, 'h': side, 'w': side, 'n_classes': n_classes, **kw})
 
 # %% ../nbs/09_experiments.ipynb #c8d3256b
-def _batch_kw(b: Budget) -> dict:
-    return {} if b.batch_size is None else {'batch_size': b.batch_size}
-
 def _n_train(b: Budget, data: ImageDataset) -> int | None:
     "The budget's training images, at most what the data holds; None: all."
     return None if b.n_train is None or b.n_train >= len(data.train_labels) else b.n_train
@@ -252,33 +283,44 @@ def _n_train(b: Budget, data: ImageDataset) -> int | None:
 def train_classifier_stage(run: Path, b: Budget, device, seed: int, fit_kw: dict, data: ImageDataset):
     "The evaluation classifier (notebook 08) of the data's classes."
     limit = classifier_train_size(data)                  # the rest of the training split is held out for the floor
-    train_classifier(steps=b.train_steps(train_classifier), cfg=ClassifierConfig.for_data(data, tiny=b.tiny_models),
-                     n_train=min(b.n_train or limit, limit), device=device, seed=seed, ckpt_path=run / 'classifier.pt',
-                     data=data, **_batch_kw(b), **fit_kw)
+    train_classifier(steps=b.train_steps(train_classifier, 'classifier'), n_train=min(b.n_train or limit, limit),
+                     cfg=ClassifierConfig.for_data(data, tiny=b.tiny_models, **b.model_kw('classifier')), device=device, seed=seed,
+                     ckpt_path=run / 'classifier.pt', data=data, **b.train_kw('classifier'), **fit_kw)
+
+def train_perceptual_stage(run: Path, b: Budget, device, seed: int, fit_kw: dict, data: ImageDataset):
+    "The tokenizers' perceptual network (notebook 02): a small classifier of the training images, not the judge."
+    train_perceptual(data, steps=b.train_steps(train_perceptual, 'perceptual'), n_train=_n_train(b, data), device=device,
+                     seed=seed + 1, ckpt_path=run / 'perceptual.pt', **b.train_kw('perceptual'), **fit_kw)
+
+def _tokenizer_kw(run: Path, b: Budget, family: str) -> dict:
+    "A tokenizer stage's training arguments, with the run's perceptual network when the recipe weights the perceptual loss."
+    kw = b.train_kw(family)
+    return {**kw, 'perceptual_net': str(run / 'perceptual.pt')} if kw.get('perceptual', 0) > 0 else kw
 
 def train_vqvae_stage(run: Path, b: Budget, device, seed: int, fit_kw: dict, data: ImageDataset):
     "The single-scale VQ-VAE (notebook 02) for the data's size and channels: the FMTs' tokenizer and the multi-scale tokenizer's starting point."
-    train_vqvae(VQVAEConfig.for_images(data.image_size, data.channels, tiny=b.tiny_models), steps=b.train_steps(train_vqvae),
-                n_train=_n_train(b, data), device=device, seed=seed, ckpt_path=run / 'vqvae.pt', data=data, **_batch_kw(b), **fit_kw)
+    cfg = VQVAEConfig.for_images(data.image_size, data.channels, tiny=b.tiny_models, **b.model_kw('vqvae'))
+    train_vqvae(cfg, steps=b.train_steps(train_vqvae, 'vqvae'), n_train=_n_train(b, data), device=device, seed=seed,
+                ckpt_path=run / 'vqvae.pt', data=data, **_tokenizer_kw(run, b, 'vqvae'), **fit_kw)
 
 def train_msvq_stage(run: Path, b: Budget, device, seed: int, fit_kw: dict, data: ImageDataset):
     "VAR's multi-scale tokenizer (notebook 03), warm-started from the VQ-VAE's encoder, decoder and codebook (its architecture, with `scale_schedule`'s scales)."
-    train_msvq(None, steps=b.train_steps(train_msvq), init_from=str(run / 'vqvae.pt'), n_train=_n_train(b, data), device=device,
-               seed=seed, ckpt_path=run / 'msvq.pt', data=data, **_batch_kw(b), **fit_kw)
+    train_msvq(None, steps=b.train_steps(train_msvq, 'msvq'), init_from=str(run / 'vqvae.pt'), n_train=_n_train(b, data),
+               device=device, seed=seed, ckpt_path=run / 'msvq.pt', data=data, **_tokenizer_kw(run, b, 'msvq'), **fit_kw)
 
 def train_var_stage(run: Path, b: Budget, device, seed: int, fit_kw: dict, data: ImageDataset):
     "The next-scale transformer (notebook 04) on the frozen multi-scale tokenizer, saved with it."
     tok = load_model(run / 'msvq.pt', kind='msvq', device=device)
-    train_var(tok, steps=b.train_steps(train_var), cfg=tiny_var_config(tok, data.n_classes) if b.tiny_models else None,
+    train_var(tok, steps=b.train_steps(train_var, 'var'), cfg=var_config(tok, data.n_classes, b.tiny_models, **b.model_kw('var')),
               n_train=_n_train(b, data), device=device, seed=seed, ckpt_path=run / 'var.pt', cache_tokens=b.cache_tokens,
-              data=data, **_batch_kw(b), **fit_kw)
+              data=data, **b.train_kw('var'), **fit_kw)
 
 def train_fmt_stage(preset: str, run: Path, b: Budget, device, seed: int, fit_kw: dict, data: ImageDataset):
     "A Fully Masked Transformer (notebook 06) of one partition preset on the frozen VQ-VAE's tokens, saved with it."
     tok = load_model(run / 'vqvae.pt', kind='vqvae', device=device)
-    train_fmt(preset, steps=b.train_steps(train_fmt), device=device, seed=seed, ckpt_path=run / fmt_checkpoint(preset).name,
-              tokenizer=tok, n_train=_n_train(b, data), cfg=tiny_fmt_config(preset, tok, data.n_classes) if b.tiny_models else None,
-              cache_tokens=b.cache_tokens, data=data, **_batch_kw(b), **fit_kw)
+    train_fmt(preset, steps=b.train_steps(train_fmt, 'fmt'), device=device, seed=seed, ckpt_path=run / fmt_checkpoint(preset).name,
+              tokenizer=tok, n_train=_n_train(b, data), cfg=fmt_config(preset, tok, data.n_classes, b.tiny_models, **b.model_kw('fmt')),
+              cache_tokens=b.cache_tokens, data=data, **b.train_kw('fmt'), **fit_kw)
 
 # %% ../nbs/09_experiments.ipynb #61bcb8ee
 @dataclass
@@ -292,8 +334,9 @@ class Stage:
 
 STAGES = (
     Stage('classifier', 'classifier.pt', (), train_classifier_stage),
-    Stage('vqvae', 'vqvae.pt', (), train_vqvae_stage),                        # the FMTs' tokenizer, msvq's warm start
-    Stage('msvq', 'msvq.pt', ('vqvae.pt',), train_msvq_stage, ('VAR',)),
+    Stage('perceptual', 'perceptual.pt', (), train_perceptual_stage),         # the tokenizers' perceptual loss
+    Stage('vqvae', 'vqvae.pt', ('perceptual.pt',), train_vqvae_stage),        # the FMTs' tokenizer, msvq's warm start
+    Stage('msvq', 'msvq.pt', ('vqvae.pt', 'perceptual.pt'), train_msvq_stage, ('VAR',)),
     Stage('var', 'var.pt', ('msvq.pt',), train_var_stage, ('VAR',)),
     Stage('fmt_ar', 'fmt_ar.pt', ('vqvae.pt',), partial(train_fmt_stage, 'AR'), ('AR',)),
     Stage('fmt_mar', 'fmt_mar.pt', ('vqvae.pt',), partial(train_fmt_stage, 'MAR'), ('MAR',)),

@@ -16,12 +16,12 @@ import torch.nn.functional as F
 from einops import rearrange
 
 from .data import IMAGE_SIZE, as_dataset, check_image_shape, get_device, seed_everything, train_split
-from .training import TrainConfig, fit, register_model, save_model
+from .training import TrainConfig, fit, load_model, register_model, save_model
 
 # %% auto #0
 __all__ = ['group_norm', 'ResBlock', 'Upsample', 'Encoder', 'Decoder', 'nearest_code', 'codebook_stats', 'VectorQuantizer',
            'VQVAEConfig', 'check_images', 'check_tokens', 'vq_training_loss', 'VQVAE', 'reconstruction_metrics',
-           'fit_tokenizer', 'train_vqvae']
+           'PerceptualConfig', 'PerceptualNet', 'perceptual_loss', 'train_perceptual', 'fit_tokenizer', 'train_vqvae']
 
 # %% ../nbs/02_vqvae.ipynb #50ecb2f3
 def group_norm(channels: int) -> nn.GroupNorm:
@@ -215,13 +215,18 @@ def check_tokens(tokens, side: int, vocab_size: int, name: str = 'tokens') -> No
         raise ValueError(f"{name}: values in [{int(tokens.min())}, {int(tokens.max())}], expected [0, {vocab_size})")
 
 def vq_training_loss(model: nn.Module, batch) -> tuple[torch.Tensor, dict]:
-    "MSE reconstruction + codebook + commitment losses of a VQ model on (images, labels), and metrics for the log."
+    "MSE reconstruction + codebook + commitment losses of a VQ model on (images, labels), plus `weight * perceptual_loss` when `model.perceptual = (net, weight)` is set; metrics for the log."
     images = batch[0]
     recon, out = model(images)                                # the model's forward: DDP and compile see it
     mse = F.mse_loss(recon.float(), images.float())
     loss = mse + out['codebook'] + out['commit']
-    return loss, dict(mse=mse.detach(), codebook=out['codebook'].detach(), commit=out['commit'].detach(),
-                      usage=out['usage'], perplexity=out['perplexity'])
+    metrics = dict(mse=mse.detach(), codebook=out['codebook'].detach(), commit=out['commit'].detach(),
+                   usage=out['usage'], perplexity=out['perplexity'])
+    if getattr(model, 'perceptual', None) is not None:        # a frozen net, not a submodule: not saved, not optimised
+        net, weight = model.perceptual
+        p = perceptual_loss(net, recon.float(), images.float())
+        loss, metrics['perceptual'] = loss + weight * p, p.detach()
+    return loss, metrics
 
 # %% ../nbs/02_vqvae.ipynb #d4446e7f
 @register_model   # load_model finds it by kind='vqvae'
@@ -279,12 +284,93 @@ def reconstruction_metrics(model: nn.Module, images: torch.Tensor, batch_size: i
     return dict(mse=mse, psnr=10 * math.log10(1 / mse), usage=stats['usage'].item(), perplexity=stats['perplexity'].item(),
                 n=len(images))
 
+# %% ../nbs/02_vqvae.ipynb #7e94d639
+@dataclass
+class PerceptualConfig:
+    "The perceptual network: widths of its stages (one conv and a 2x2 max-pool each), image shape, classes, and the data it learnt."
+    in_channels: int = 1
+    image_size: int = IMAGE_SIZE
+    channels: tuple = (16, 32, 64)
+    n_classes: int = 10
+    data: str | None = None             # the load string of the images it was trained on
+
+    def __post_init__(self): self.channels = tuple(self.channels)
+
+@register_model
+class PerceptualNet(nn.Module):
+    "A small VGG-like classifier whose stage outputs define the perceptual distance; trained once, then frozen."
+    kind = 'perceptual'
+    config_class = PerceptualConfig
+
+    def __init__(self, cfg: PerceptualConfig | None = None):
+        super().__init__()
+        self.cfg = cfg = cfg or PerceptualConfig()
+        c_in, stages = cfg.in_channels, []
+        for c in cfg.channels:
+            stages.append(nn.Sequential(nn.Conv2d(c_in, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(), nn.MaxPool2d(2)))
+            c_in = c
+        self.stages = nn.ModuleList(stages)
+        self.head = nn.Linear(c_in, cfg.n_classes)
+
+    def features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        "The output of every stage: (B, C_s, S / 2^s, S / 2^s) for s = 1..len(channels)."
+        out, h = [], images
+        for stage in self.stages:
+            h = stage(h)
+            out.append(h)
+        return out
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        "Class logits (B, n_classes), from the last stage averaged over space."
+        return self.head(self.features(images)[-1].mean((2, 3)))
+
+    def compute_loss(self, batch):
+        "Cross-entropy on (images, labels), with the batch accuracy."
+        images, labels = batch
+        logits = self(images)
+        return F.cross_entropy(logits, labels), {'acc': (logits.argmax(-1) == labels).float().mean()}
+
+def perceptual_loss(net: PerceptualNet, recon: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    "Mean over `net`'s stages of ||phi(recon) - phi(images)||^2 / ||phi(images)||^2; gradients reach `recon` only."
+    net = net.to(images.device).eval()                       # frozen: eval-mode batch norm, no parameter gradients
+    with torch.no_grad(): real = net.features(images)
+    fake = net.features(recon)
+    return sum(F.mse_loss(f, r) / r.pow(2).mean().clamp_min(1e-8) for f, r in zip(fake, real)) / len(real)
+
+# %% ../nbs/02_vqvae.ipynb #5b3842df
+def train_perceptual(data=None, steps: int = 200, batch_size: int = 128, lr: float = 3e-3, device=None, seed: int = 1,
+                     ckpt_path=None, n_train: int | None = None, progress: bool = False, **train_kw) -> PerceptualNet:
+    "Train the perceptual network on the training images of `data` (default Fashion-MNIST; labelled or not); returns it frozen, in eval mode."
+    data = as_dataset(data)
+    images, labels = train_split(data, n_train)
+    if data.n_classes < 2:                                   # unlabelled images: learn to tell their four rotations apart
+        k = torch.arange(len(images)) % 4
+        images = torch.stack([torch.rot90(x, int(r), (1, 2)) for x, r in zip(images, k)])
+        labels = k
+    cfg = PerceptualConfig(in_channels=data.channels, image_size=data.image_size, n_classes=4 if data.n_classes < 2 else data.n_classes,
+                           data=data.spec)
+    seed_everything(seed)
+    tcfg = TrainConfig(**{**dict(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(30, steps // 10), weight_decay=0.01,
+                                 ema_decay=0.0, seed=seed, log_every=min(25, steps), progress=progress), **train_kw})
+    result = fit(PerceptualNet(cfg), (images, labels), tcfg, device)
+    net = result.model.eval().requires_grad_(False)
+    if ckpt_path is not None: save_model(ckpt_path, net, history=result.history)
+    return net
+
 # %% ../nbs/02_vqvae.ipynb #dc42f3e9
 def fit_tokenizer(model: nn.Module, steps: int, batch_size: int, lr: float, device=None, seed: int = 0, ckpt_path=None,
-                  n_train: int | None = None, progress: bool = True, data=None, **train_kw) -> tuple[nn.Module, list[dict]]:
-    "Train a tokenizer on the training split of `data` (default Fashion-MNIST) with `fit`; save it to `ckpt_path` if given; returns (model in eval mode, history)."
+                  n_train: int | None = None, progress: bool = True, data=None, perceptual: float = 0.0, perceptual_net=None,
+                  **train_kw) -> tuple[nn.Module, list[dict]]:
+    "Train a tokenizer on the training split of `data` (default Fashion-MNIST) with `fit`, with `perceptual` times the perceptual loss in `perceptual_net` (a PerceptualNet or its checkpoint; trained first if None) when `perceptual` > 0; save it to `ckpt_path` if given; returns (model in eval mode, history)."
     data = as_dataset(data)
     check_image_shape(data, model.cfg.in_channels, model.cfg.image_size, 'the tokenizer')
+    if isinstance(perceptual, bool) or not isinstance(perceptual, (int, float)) or not 0 <= perceptual < float('inf'):
+        raise ValueError(f"perceptual={perceptual!r}: expected a weight >= 0 (0: MSE only)")
+    if perceptual > 0:
+        net = perceptual_net if perceptual_net is not None else train_perceptual(data, device=device)
+        if not isinstance(net, nn.Module): net = load_model(net, kind='perceptual')
+        check_image_shape(data, net.cfg.in_channels, net.cfg.image_size, 'perceptual_net')
+        model.perceptual = (net.requires_grad_(False), float(perceptual))
     images, labels = train_split(data, n_train)
     tcfg = TrainConfig(**{**dict(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(100, steps // 10),
                                  weight_decay=0.0, ema_decay=0.0, seed=seed, log_every=min(25, steps), progress=progress),
@@ -292,15 +378,18 @@ def fit_tokenizer(model: nn.Module, steps: int, batch_size: int, lr: float, devi
     t0 = time.perf_counter()
     result = fit(model, (images, labels), tcfg, device)
     train_s = time.perf_counter() - t0
+    model.perceptual = None                                  # the loss's network stays out of the returned tokenizer
     if ckpt_path is not None:
-        save_model(ckpt_path, result.model, result.ema, history=result.history, train_s=train_s, data=data.spec)
+        save_model(ckpt_path, result.model, result.ema, history=result.history, train_s=train_s, data=data.spec,
+                   perceptual=float(perceptual))
     return result.sampling_model.eval(), result.history
 
 def train_vqvae(cfg: VQVAEConfig | None = None, steps: int = 800, batch_size: int = 64, lr: float = 2e-3,
                 device=None, seed: int = 0, ckpt_path=None, n_train: int | None = None, progress: bool = True,
-                data=None, **train_kw) -> tuple[VQVAE, list[dict]]:
-    "Train a VQ-VAE on `data` (default Fashion-MNIST; the config by default `VQVAEConfig.for_images` of its size); returns (model in eval mode, history)."
+                data=None, perceptual: float = 0.0, perceptual_net=None, **train_kw) -> tuple[VQVAE, list[dict]]:
+    "Train a VQ-VAE on `data` (default Fashion-MNIST; the config by default `VQVAEConfig.for_images` of its size), optionally with a perceptual term (`fit_tokenizer`); returns (model in eval mode, history)."
     data = as_dataset(data)
     seed_everything(seed)
     cfg = cfg if cfg is not None else VQVAEConfig.for_images(data.image_size, data.channels)
-    return fit_tokenizer(VQVAE(cfg), steps, batch_size, lr, device, seed, ckpt_path, n_train, progress, data, **train_kw)
+    return fit_tokenizer(VQVAE(cfg), steps, batch_size, lr, device, seed, ckpt_path, n_train, progress, data, perceptual,
+                         perceptual_net, **train_kw)
