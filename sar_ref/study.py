@@ -99,7 +99,7 @@ BUDGETS = {b.name: b for b in (
            stages={'vqvae': PERCEPTUAL, 'msvq': PERCEPTUAL}),
     Budget('default', "each module's default models and steps: about 20 minutes on a 2-core CPU",
            stages={'vqvae': PERCEPTUAL, 'msvq': PERCEPTUAL}),
-    Budget('long', 'the default models trained 2x (tokenizers) to 5x (generators) longer: about 1.5 hours on a 2-core CPU',
+    Budget('long', 'the default models trained 2x (tokenizers) to 5x (generators) longer: about 2 hours of one CPU core, estimated',
            stages={'vqvae': dict(steps=1600, **PERCEPTUAL), 'msvq': dict(steps=600, **PERCEPTUAL),
                    'var': dict(steps=3000), 'fmt': dict(steps=4000)}),
     Budget('gpu', 'larger models, batches of 256, 10-25x the default epochs: sized for one H100/H200 in about 10 minutes',
