@@ -91,6 +91,8 @@ class Budget:
         "The recipe's model-size fields for a stage family (merged into its default config)."
         return dict(self.stages.get(family, {}).get('cfg', {}))
 
+
+# %% ../nbs/09_experiments.ipynb #30058d65
 PERCEPTUAL = dict(perceptual=1.0)   # both tokenizers: MSE + 1.0 x the perceptual loss (notebook 02's ablation)
 
 BUDGETS = {b.name: b for b in (
