@@ -10,11 +10,15 @@ validation FD (for the FMTs: the lowest mean FD over their rows, one setting for
 
     python benchmarks/bench_guidance.py --run runs/demo [--seeds 0 1] [--device cuda] [--threads 2]
     python benchmarks/bench_guidance.py --run runs/demo --reference test      # the old protocol, for comparison
+    python benchmarks/bench_guidance.py --run runs/demo --schedules linear --fmt-cfgs 4 6 8 --out sweep.jsonl   # rows appended
+    python benchmarks/bench_guidance.py --select sweep.jsonl      # the rule below over every row of one or more sweeps
 """
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -35,11 +39,21 @@ def main(argv=None):
     ap.add_argument('--var-cfgs', nargs='+', type=float, default=CFGS['var'])
     ap.add_argument('--fmt-cfgs', nargs='+', type=float, default=CFGS['fmt'])
     ap.add_argument('--schedules', nargs='+', default=['linear', 'constant'], choices=['linear', 'constant'])
+    ap.add_argument('--models', nargs='+', default=[c[:-3] for c, _ in ROWS], help='checkpoints to sweep (default: all of them)')
     ap.add_argument('--seeds', nargs='+', type=int, default=[0])
     ap.add_argument('--per-class', type=int, default=100)
     ap.add_argument('--device', default='cpu')
     ap.add_argument('--threads', type=int, default=0, help='torch threads (0: leave as is)')
+    ap.add_argument('--out', default=None, help='also append each cell (JSON lines) to this file')
+    ap.add_argument('--select', default=None, help='no sampling: apply the selection rule to the cells of this JSON-lines file')
     args = ap.parse_args(argv)
+    if args.select:
+        cells = [json.loads(line) for line in open(args.select) if line.strip()]
+        refs = {c['reference'] for c in cells}
+        if len(refs) != 1: sys.exit(f"--select {args.select!r}: cells of several references {sorted(refs)}; expected one")
+        fds = {}
+        for c in cells: fds.setdefault((c['kind'], c['schedule'], c['cfg']), []).append(c['fd'])
+        return select(fds, refs.pop())
     if args.threads: torch.set_num_threads(args.threads)
     run = Path(args.run)
     clf = load_model(run / 'classifier.pt', kind='classifier', device=args.device)
@@ -50,7 +64,7 @@ def main(argv=None):
     print(f"{'model':14s} {'intervals':10s} {'schedule':9s} {'cfg':>4s} {'FD':>7s} {'acc':>6s} {'prec':>6s} {'rec':>6s} {'s':>5s}")
     fds = {}                                          # (family, schedule, cfg) -> FD of each row, averaged over seeds
     for ckpt, intervals in ROWS:
-        if not (run / ckpt).is_file(): continue
+        if ckpt[:-3] not in args.models or not (run / ckpt).is_file(): continue
         model = load_generator(run / ckpt, device=args.device)
         for schedule in args.schedules:
             for cfg in (args.var_cfgs if model.kind == 'var' else args.fmt_cfgs):
@@ -61,13 +75,27 @@ def main(argv=None):
                     cells.append(evaluate_samples(images, labels, classifier=clf, real_feats=real))
                 mean = {k: statistics.mean(c[k] for c in cells) for k in ('fd', 'accuracy', 'precision', 'recall')}
                 fds.setdefault((model.kind, schedule, cfg), []).append(mean['fd'])
+                if args.out:
+                    with open(args.out, 'a') as f:
+                        f.write(json.dumps({'run': str(run), 'ckpt': ckpt, 'intervals': intervals, 'kind': model.kind,
+                                            'schedule': schedule, 'cfg': cfg, 'seeds': args.seeds, 'reference': args.reference,
+                                            **mean}) + '\n')
                 print(f"{ckpt[:-3]:14s} {intervals or 'scales':10s} {schedule:9s} {cfg:4.1f} {mean['fd']:7.2f} {mean['accuracy']:6.3f} "
                       f"{mean['precision']:6.3f} {mean['recall']:6.3f} {time.perf_counter() - t0:5.0f}", flush=True)
+    return select(fds, args.reference)
+
+
+def select(fds: dict, reference: str) -> dict:
+    "Per family, the (schedule, cfg) with the lowest FD averaged over its rows (only settings measured on every row)."
+    best = {}
     for kind in ('var', 'fmt'):
-        scores = {(s, c): statistics.mean(v) for (k, s, c), v in fds.items() if k == kind}
+        n_rows = max((len(v) for (k, _, _), v in fds.items() if k == kind), default=0)
+        scores = {(s, c): statistics.mean(v) for (k, s, c), v in fds.items() if k == kind and len(v) == n_rows}
         if scores:
             (schedule, cfg), fd = min(scores.items(), key=lambda kv: kv[1])
-            print(f"best {kind} setting on the {args.reference} reference: cfg {cfg} {schedule} (mean FD {fd:.2f} over its rows)")
+            best[kind] = (cfg, schedule)
+            print(f"best {kind} setting on the {reference} reference: cfg {cfg} {schedule} (mean FD {fd:.2f} over its {n_rows} rows)")
+    return best
 
 
 if __name__ == '__main__':

@@ -19,7 +19,8 @@ from .vqvae import (Decoder, Encoder, VectorQuantizer, VQVAE, VQVAEConfig, check
                            codebook_stats, fit_tokenizer, vq_training_loss)
 
 # %% auto #0
-__all__ = ['phi_conv_index', 'Phi', 'MSVQConfig', 'MultiScaleVQVAE', 'warm_start_from_vqvae', 'train_msvq', 'scale_schedule']
+__all__ = ['VAR_PATCH_NUMS', 'phi_conv_index', 'Phi', 'MSVQConfig', 'MultiScaleVQVAE', 'warm_start_from_vqvae', 'train_msvq',
+           'scale_schedule']
 
 # %% ../nbs/03_msvq.ipynb #ca019246
 def phi_conv_index(n_scales: int, n_convs: int) -> list[int]:
@@ -40,6 +41,8 @@ class Phi(nn.Module):
         return (1 - self.blend) * x + self.blend * self.conv(x)
 
 # %% ../nbs/03_msvq.ipynb #74121d73
+VAR_PATCH_NUMS = {256: (1, 2, 3, 4, 5, 6, 8, 10, 13, 16), 512: (1, 2, 3, 4, 6, 9, 13, 18, 24, 32)}   # VAR's released schedules
+
 @dataclass
 class MSVQConfig(VQVAEConfig):
     "Multi-scale residual tokenizer: the VQ-VAE's fields plus the scales and the Phi convs."
@@ -65,6 +68,15 @@ class MSVQConfig(VQVAEConfig):
         return sum(n * n for n in self.patch_nums)
 
     @classmethod
+    def official(cls, image_size: int = 256, **kw) -> MSVQConfig:
+        "VAR's released tokenizer (vae_ch160v4096z32.pth): 'var' layout, width 160 x (1, 1, 2, 2, 4), V = 4096, d = 32, its scales."
+        latent = image_size // 16 if isinstance(image_size, int) and not isinstance(image_size, bool) else 0
+        patch_nums = VAR_PATCH_NUMS.get(image_size) or (scale_schedule(latent) if latent else ())
+        return cls(**{**dict(in_channels=3, image_size=image_size, channels=(160, 160, 320, 320, 640), res_blocks=(2,) * 5,
+                             z_dim=32, vocab_size=4096, patch_nums=patch_nums, n_convs=4, phi_blend=0.5, layout='var',
+                             attention=True, norm_groups=32, norm_eps=1e-6), **kw})
+
+    @classmethod
     def _latent_fields(cls, latent_side: int) -> dict:
         "`for_images` gives the scales of `scale_schedule` (below) for the token grid's side."
         return {'patch_nums': scale_schedule(latent_side)}
@@ -79,11 +91,11 @@ class MultiScaleVQVAE(nn.Module):
         super().__init__()
         self.cfg = cfg = cfg or MSVQConfig()
         self.patch_nums = cfg.patch_nums
-        self.encoder = Encoder(cfg.in_channels, cfg.channels, cfg.res_blocks, cfg.z_dim)
+        self.encoder = Encoder(cfg.in_channels, cfg.channels, cfg.res_blocks, cfg.z_dim, **cfg.stack_options())
         self.quantizer = VectorQuantizer(cfg.vocab_size, cfg.z_dim, cfg.beta, cfg.dead_after)
         self.phis = nn.ModuleList(Phi(cfg.z_dim, cfg.phi_blend) for _ in range(cfg.n_convs))
         self.phi_index = phi_conv_index(len(cfg.patch_nums), cfg.n_convs)
-        self.decoder = Decoder(cfg.in_channels, cfg.channels, cfg.res_blocks, cfg.z_dim)
+        self.decoder = Decoder(cfg.in_channels, cfg.channels, cfg.res_blocks, cfg.z_dim, **cfg.stack_options())
 
     # -- the pieces of one scale
     def scale_embedding(self, k: int, tokens_k: torch.Tensor) -> torch.Tensor:
@@ -215,7 +227,8 @@ class MultiScaleVQVAE(nn.Module):
 # %% ../nbs/03_msvq.ipynb #adeb62aa
 def warm_start_from_vqvae(model: MultiScaleVQVAE, vqvae: VQVAE) -> MultiScaleVQVAE:
     "Copy a VQ-VAE's encoder, decoder and codebook into `model` (their shapes must agree); Phi is left as it is."
-    for name in ('in_channels', 'image_size', 'channels', 'res_blocks', 'z_dim', 'vocab_size'):
+    for name in ('in_channels', 'image_size', 'channels', 'res_blocks', 'z_dim', 'vocab_size', 'layout', 'attention',
+                 'norm_groups', 'norm_eps'):
         if getattr(vqvae.cfg, name) != getattr(model.cfg, name):
             raise ValueError(f"init_from: its {name}={getattr(vqvae.cfg, name)!r} differs from cfg.{name}={getattr(model.cfg, name)!r}")
     state = {k: v for k, v in vqvae.state_dict().items() if not k.startswith('quantizer.steps_unused')}

@@ -71,11 +71,17 @@ class Budget:
     ckpt_every: int = 100           # steps per resumable fit checkpoint (a multiple of log_every)
     cache_tokens: bool = True       # keep the generators' tokenised training sets in checkpoint_dir(), keyed by the tokenizer
     stages: dict = field(default_factory=dict)   # per stage family: any of STAGE_KEYS; 'cfg' holds model-size fields
+    guidance: dict = field(default_factory=dict) # 'var' / 'fmt': (scale, schedule) the rows are sampled with; else GUIDANCE's
 
     def __post_init__(self):
         for fam, kw in self.stages.items():
             if fam not in STAGE_FAMILIES: raise ValueError(f"stages: {fam!r} is not a stage; expected one of {STAGE_FAMILIES}")
             if bad := set(kw) - set(STAGE_KEYS): raise ValueError(f"stages[{fam!r}]: {sorted(bad)}; expected keys of {STAGE_KEYS}")
+        for kind, g in self.guidance.items():
+            ok = (isinstance(g, (tuple, list)) and len(g) == 2 and isinstance(g[0], (int, float)) and not isinstance(g[0], bool)
+                  and g[0] >= 0 and g[1] in ('linear', 'constant'))
+            if kind not in ('var', 'fmt') or not ok:
+                raise ValueError(f"guidance[{kind!r}]={g!r}: expected 'var' or 'fmt' -> (scale >= 0, 'linear' or 'constant')")
 
     def train_steps(self, train_fn: Callable, family: str | None = None) -> int:
         "Steps for a train_* function: the stage's own count, else the budget's fixed count, else the function's default times step_scale."
@@ -90,6 +96,10 @@ class Budget:
     def model_kw(self, family: str) -> dict:
         "The recipe's model-size fields for a stage family (merged into its default config)."
         return dict(self.stages.get(family, {}).get('cfg', {}))
+
+    def sampling(self, kind: str) -> tuple[float, str]:
+        "The guidance (scale, schedule) the main job samples a 'var' or 'fmt' generator with: the recipe's, else its sampler's default."
+        return tuple(self.guidance.get(kind, GUIDANCE[kind]))
 
 
 # %% ../nbs/09_experiments.ipynb #30058d65
@@ -278,14 +288,14 @@ def fmt_config(preset: str, tokenizer: nn.Module, n_classes: int = N_CLASSES, ti
     return make(preset, **{'vocab_size': tokenizer.cfg.vocab_size, 'h': side, 'w': side, 'n_classes': n_classes, **kw})
 
 # %% ../nbs/09_experiments.ipynb #c8d3256b
-def _n_train(b: Budget, data: ImageDataset) -> int | None:
-    "The budget's training images, at most what the data holds; None: all."
-    return None if b.n_train is None or b.n_train >= len(data.train_labels) else b.n_train
+def _n_train(b: Budget, data: ImageDataset) -> int:
+    "The first images of the training split every stage trains on: the budget's count, and never the held-out rest (the floor's images and the validation reference)."
+    limit = classifier_train_size(data)
+    return min(b.n_train or limit, limit)
 
 def train_classifier_stage(run: Path, b: Budget, device, seed: int, fit_kw: dict, data: ImageDataset):
     "The evaluation classifier (notebook 08) of the data's classes."
-    limit = classifier_train_size(data)                  # the rest of the training split is held out for the floor
-    train_classifier(steps=b.train_steps(train_classifier, 'classifier'), n_train=min(b.n_train or limit, limit),
+    train_classifier(steps=b.train_steps(train_classifier, 'classifier'), n_train=_n_train(b, data),
                      cfg=ClassifierConfig.for_data(data, tiny=b.tiny_models, **b.model_kw('classifier')), device=device, seed=seed,
                      ckpt_path=run / 'classifier.pt', data=data, **b.train_kw('classifier'), **fit_kw)
 
@@ -313,9 +323,11 @@ def train_msvq_stage(run: Path, b: Budget, device, seed: int, fit_kw: dict, data
 def train_var_stage(run: Path, b: Budget, device, seed: int, fit_kw: dict, data: ImageDataset):
     "The next-scale transformer (notebook 04) on the frozen multi-scale tokenizer, saved with it."
     tok = load_model(run / 'msvq.pt', kind='msvq', device=device)
-    train_var(tok, steps=b.train_steps(train_var, 'var'), cfg=var_config(tok, data.n_classes, b.tiny_models, **b.model_kw('var')),
-              n_train=_n_train(b, data), device=device, seed=seed, ckpt_path=run / 'var.pt', cache_tokens=b.cache_tokens,
-              data=data, **b.train_kw('var'), **fit_kw)
+    steps, kw = b.train_steps(train_var, 'var'), b.train_kw('var')
+    n_train = min(_n_train(b, data), steps * kw.get('batch_size', default_arg(train_var, 'batch_size')))   # train_var's own rule
+    train_var(tok, steps=steps, cfg=var_config(tok, data.n_classes, b.tiny_models, **b.model_kw('var')),
+              n_train=n_train, device=device, seed=seed, ckpt_path=run / 'var.pt', cache_tokens=b.cache_tokens,
+              data=data, **kw, **fit_kw)
 
 def train_fmt_stage(preset: str, run: Path, b: Budget, device, seed: int, fit_kw: dict, data: ImageDataset):
     "A Fully Masked Transformer (notebook 06) of one partition preset on the frozen VQ-VAE's tokens, saved with it."
@@ -413,8 +425,10 @@ def measure_row(row: Row, run: Path, b: Budget, classifier: Callable, device: to
     "Measure `row` (class-major, b.per_class per class) from the run folder and write its npz and grid; its metrics."
     labels = class_major_labels(b.per_class, len(class_names))
     clf, real_feats = classifier()
-    metrics, images = measure(load_generator(run / row.ckpt, device), labels, clf, real_feats, intervals=row.intervals,
-                              cfg=cfg, seed=seed, kv_cache=kv_cache, progress=progress, desc=f'sampling {row.key}')
+    model = load_generator(run / row.ckpt, device)
+    scale, schedule = b.sampling(model.kind)
+    metrics, images = measure(model, labels, clf, real_feats, intervals=row.intervals,
+                              cfg=scale if cfg is None else cfg, cfg_schedule=schedule, seed=seed, kv_cache=kv_cache, progress=progress, desc=f'sampling {row.key}')
     write_samples_npz(run / 'samples' / f'{row.key}.npz', images, labels)
     save_grid(images, b.grid_per_class, run / 'grids' / f'{row.key}.png',
               title=f"{METHOD_NAMES[row.method]}, {metrics['steps']} steps", class_names=class_names)
@@ -555,7 +569,7 @@ def run_demo(out='runs/demo', budget: str = 'default', methods=METHODS, device=N
         return cache['clf']
 
     rows, settings = [], {'cfg': cfg, 'sampler': 'kv_cache' if kv_cache else 'plain',
-                          'defaults': {k: list(v) for k, v in GUIDANCE.items()}}   # new sampler defaults: measured again
+                          'defaults': {k: list(b.sampling(k)) for k in GUIDANCE}}   # other guidance: measured again
     for row in (r for r in ROWS if r.method in methods):
         path = run / 'samples' / f'{row.key}.json'
         saved = _read_json(path)

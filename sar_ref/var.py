@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from einops import rearrange
 
 from .data import CLASS_NAMES, as_dataset, check_image_shape, checkpoint_dir, get_device, seed_everything, train_split
-from .msvq import MultiScaleVQVAE, train_msvq
+from .msvq import VAR_PATCH_NUMS, MultiScaleVQVAE, train_msvq
 from .vqvae import train_vqvae
 from .training import TrainConfig, build_model, fit, load_model, model_meta, register_model, save_model
 
@@ -132,22 +132,29 @@ def ready_cache(model: nn.Module, kv_cache) -> ModelCache | None:
 # %% ../nbs/04_var.ipynb #209f06ed
 class Attention(nn.Module):
     "Multi-head attention over x or over a context, optionally cosine (qk_norm) and with a KV cache; `mask` True = may attend."
-    def __init__(self, dim: int, n_heads: int, qk_norm: bool = False):
+    def __init__(self, dim: int, n_heads: int, qk_norm: bool = False, key_bias: bool = True, scale: float | None = None):
         super().__init__()
         if dim % n_heads: raise ValueError(f"n_heads={n_heads}: must divide dim={dim}")
         self.n_heads, self.qk_norm = n_heads, qk_norm
-        self.qkv = nn.Linear(dim, 3 * dim)                     # rows: queries, keys, values
+        self.qkv = nn.Linear(dim, 3 * dim, bias=key_bias)      # rows: queries, keys, values
+        if not key_bias:                                        # VAR's official layout: query and value biases, no key bias
+            self.q_bias, self.v_bias = nn.Parameter(torch.zeros(dim)), nn.Parameter(torch.zeros(dim))
         self.proj = nn.Linear(dim, dim)
         if qk_norm: self.log_temperature = nn.Parameter(torch.full((1, n_heads, 1, 1), math.log(4.0)))
-        self.scale = 1.0 if qk_norm else (dim // n_heads) ** -0.5
+        self.scale = scale if scale is not None else 1.0 if qk_norm else (dim // n_heads) ** -0.5
+
+    def qkv_bias(self) -> torch.Tensor:
+        "Bias of the fused projection (3C,): the Linear's own, or (q_bias, 0, v_bias) without a key bias."
+        if self.qkv.bias is not None: return self.qkv.bias
+        return torch.cat([self.q_bias, torch.zeros_like(self.q_bias), self.v_bias])
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, mask: torch.Tensor | None = None,
                 cache: KVCache | None = None) -> torch.Tensor:
         "x (B, Lq, C) attends to context (B, Lk, C), itself when None; a cache appends these keys to the ones it holds: (B, Lq, C)."
         if context is None:                                     # self-attention: q, k and v in one matmul
-            q, k, v = rearrange(self.qkv(x), 'b l (three h d) -> three b h l d', three=3, h=self.n_heads)
+            q, k, v = rearrange(F.linear(x, self.qkv.weight, self.qkv_bias()), 'b l (three h d) -> three b h l d', three=3, h=self.n_heads)
         else:                                                   # cross-attention: q from x, k and v from the context
-            C, w, b = x.shape[-1], self.qkv.weight, self.qkv.bias
+            C, w, b = x.shape[-1], self.qkv.weight, self.qkv_bias()
             q = rearrange(F.linear(x, w[:C], b[:C]), 'b l (h d) -> b h l d', h=self.n_heads)
             k, v = rearrange(F.linear(context, w[C:], b[C:]), 'b l (two h d) -> two b h l d', two=2, h=self.n_heads)
         if self.qk_norm:                                        # unit q, k; q carries the temperature
@@ -169,16 +176,20 @@ class MLP(nn.Module):
 
 class AdaLNBlock(nn.Module):
     "Transformer block whose norm scales/shifts and branch gains come from the class condition."
-    def __init__(self, dim: int, n_heads: int, mlp_ratio: float = 4.0, qk_norm: bool = True, eps: float = 1e-6):
+    def __init__(self, dim: int, n_heads: int, mlp_ratio: float = 4.0, qk_norm: bool = True, eps: float = 1e-6,
+                 key_bias: bool = True, attn_scale: float | None = None, shared_adaln: bool = False):
         super().__init__()
         self.norm = nn.LayerNorm(dim, eps=eps, elementwise_affine=False)
-        self.attn = Attention(dim, n_heads, qk_norm)
+        self.attn = Attention(dim, n_heads, qk_norm, key_bias, attn_scale)
         self.mlp = MLP(dim, mlp_ratio)
-        self.ada_lin = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim))
+        self.shared_adaln = shared_adaln
+        if shared_adaln: self.ada_gss = nn.Parameter(torch.randn(1, 6 * dim) / dim ** 0.5)   # added to the model's shared AdaLN
+        else: self.ada_lin = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim))
 
     def forward(self, x, cond, mask=None, cache: KVCache | None = None):
-        "x (B, L, C), cond (B, C) -> (B, L, C); with a cache, x holds the newest rows only and also attends to the cached ones."
-        gamma1, gamma2, scale1, scale2, shift1, shift2 = rearrange(self.ada_lin(cond), 'b (six c) -> six b 1 c', six=6)
+        "x (B, L, C), cond (B, C) (shared AdaLN: the model's (B, 6C)) -> (B, L, C); with a cache, x holds the newest rows only."
+        ada = self.ada_gss + cond if self.shared_adaln else self.ada_lin(cond)                    # (B, 6C)
+        gamma1, gamma2, scale1, scale2, shift1, shift2 = rearrange(ada, 'b (six c) -> six b 1 c', six=6)
         x = x + gamma1 * self.attn(self.norm(x) * (1 + scale1) + shift1, mask=mask, cache=cache)
         return x + gamma2 * self.mlp(self.norm(x) * (1 + scale2) + shift2)
 
@@ -209,6 +220,9 @@ class VARConfig:
     mlp_ratio: float = 4.0
     qk_norm: bool = True                # cosine attention with a learned temperature
     class_dropout: float = 0.1          # probability of the null class in training (for classifier-free guidance)
+    key_bias: bool = True               # a learned key bias (VAR's official attention has none: separate q and v biases)
+    attn_scale: float | None = None     # softmax scale; None: 1 with qk_norm, 1/sqrt(head dim) without
+    shared_adaln: bool = False          # one AdaLN linear for all blocks, plus a learned offset per block (VAR d36)
     tokenizer: dict | None = None       # the frozen tokenizer's kind and config; filled in by VAR(cfg, tokenizer)
 
     def __post_init__(self):
@@ -220,6 +234,9 @@ class VARConfig:
             raise ValueError(f"patch_nums={self.patch_nums!r}: expected a non-empty tuple of positive ints")
         if self.width % self.n_heads: raise ValueError(f"n_heads={self.n_heads}: must divide width={self.width}")
         if not 0 <= self.class_dropout <= 1: raise ValueError(f"class_dropout={self.class_dropout!r}: expected a probability in [0, 1]")
+        s = self.attn_scale
+        if s is not None and (isinstance(s, bool) or not isinstance(s, (int, float)) or not s > 0):
+            raise ValueError(f"attn_scale={s!r}: expected None or a number > 0")
 
     @classmethod
     def tiny(cls, **kw) -> VARConfig:
@@ -235,6 +252,12 @@ class VARConfig:
     def paper(cls, depth: int = 16, **kw) -> VARConfig:
         "VAR's depth rule: width 64 * depth, depth heads (d16 = 310M parameters with V = 4096 and 1000 classes)."
         return cls(**{**dict(depth=depth, width=64 * depth, n_heads=depth), **kw})
+
+    @classmethod
+    def official(cls, depth: int = 16, **kw) -> VARConfig:
+        "The released ImageNet models: var_d16/20/24/30.pth (256 px) and var_d36.pth (512 px, shared AdaLN); no key bias."
+        return cls.paper(depth, **{**dict(vocab_size=4096, z_dim=32, n_classes=1000, key_bias=False, shared_adaln=depth == 36,
+                                          patch_nums=VAR_PATCH_NUMS[512 if depth == 36 else 256]), **kw})
 
 # %% ../nbs/04_var.ipynb #2b19d0a3
 def drop_class_labels(labels: torch.Tensor, p: float, null_class: int, generator=None) -> torch.Tensor:
@@ -294,7 +317,9 @@ class VAR(TokenGenerator):
         self.pos_emb = nn.Parameter(torch.empty(1, self.L, C))      # absolute positions, one block per scale
         self.lvl_emb = nn.Embedding(len(pn), C)                     # which scale a position belongs to
         self.word_emb = nn.Linear(cfg.z_dim, C)                     # teacher-forcing inputs, d -> C
-        self.blocks = nn.ModuleList(AdaLNBlock(C, cfg.n_heads, cfg.mlp_ratio, cfg.qk_norm) for _ in range(cfg.depth))
+        self.shared_ada_lin = nn.Sequential(nn.SiLU(), nn.Linear(C, 6 * C)) if cfg.shared_adaln else None
+        self.blocks = nn.ModuleList(AdaLNBlock(C, cfg.n_heads, cfg.mlp_ratio, cfg.qk_norm, key_bias=cfg.key_bias,
+                                               attn_scale=cfg.attn_scale, shared_adaln=cfg.shared_adaln) for _ in range(cfg.depth))
         self.head = AdaLNHead(C, cfg.vocab_size)
         self.register_buffer('levels', scale_levels(pn), persistent=False)
         self.register_buffer('attn_mask', block_causal_mask(pn), persistent=False)
@@ -316,8 +341,9 @@ class VAR(TokenGenerator):
         for blk in self.blocks:
             blk.attn.proj.weight.div_(math.sqrt(2 * self.cfg.depth))
             blk.mlp.fc2.weight.div_(math.sqrt(2 * self.cfg.depth))
-            blk.ada_lin[-1].weight[:2 * C].mul_(init_gamma)        # gamma1, gamma2
-            blk.ada_lin[-1].weight[2 * C:].mul_(init_adaln)        # scales and shifts
+            ada = blk.ada_gss[0] if blk.shared_adaln else blk.ada_lin[-1].weight   # (6C,) or rows (6C, C)
+            ada[:2 * C].mul_(init_gamma)                           # gamma1, gamma2
+            ada[2 * C:].mul_(init_adaln)                           # scales and shifts
 
     def check_tokenizer(self, cfg: VARConfig, tokenizer) -> None:
         "Raise a ValueError unless the tokenizer's vocabulary, code dimension and scales match the config."
@@ -347,7 +373,8 @@ class VAR(TokenGenerator):
             raise ValueError(f"x_tf.shape[1]={x_tf.shape[1]}: expected the inputs of whole scales after position {start}, one of {valid}")
         x = x + self.pos_emb[:, start:stop] + self.lvl_emb(self.levels[start:stop])
         mask = self.attn_mask[:stop, :stop] if cache is None else None   # a new scale sees all cached scales and itself
-        for i, block in enumerate(self.blocks): x = block(x, cond, mask, None if cache is None else cache['blocks'][i])
+        block_cond = cond if self.shared_ada_lin is None else self.shared_ada_lin(cond)   # (B, C), or the shared (B, 6C)
+        for i, block in enumerate(self.blocks): x = block(x, block_cond, mask, None if cache is None else cache['blocks'][i])
         return self.head(x, cond)                                        # (B, n, V)
 
     @torch.no_grad()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.distributed as dist
@@ -19,23 +20,23 @@ from .data import IMAGE_SIZE, as_dataset, check_image_shape, get_device, seed_ev
 from .training import TrainConfig, fit, load_model, register_model, save_model
 
 # %% auto #0
-__all__ = ['group_norm', 'ResBlock', 'Upsample', 'Encoder', 'Decoder', 'nearest_code', 'codebook_stats', 'VectorQuantizer',
-           'VQVAEConfig', 'check_images', 'check_tokens', 'vq_training_loss', 'VQVAE', 'reconstruction_metrics',
-           'PerceptualConfig', 'PerceptualNet', 'perceptual_loss', 'train_perceptual', 'fit_tokenizer', 'train_vqvae']
+__all__ = ['LAYOUTS', 'group_norm', 'ResBlock', 'Upsample', 'Downsample', 'SpatialAttention', 'middle_block', 'Encoder',
+           'Decoder', 'nearest_code', 'codebook_stats', 'VectorQuantizer', 'VQVAEConfig', 'check_images',
+           'check_tokens', 'vq_training_loss', 'VQVAE', 'reconstruction_metrics', 'PerceptualConfig', 'PerceptualNet',
+           'perceptual_loss', 'train_perceptual', 'fit_tokenizer', 'train_vqvae']
 
 # %% ../nbs/02_vqvae.ipynb #50ecb2f3
-def group_norm(channels: int) -> nn.GroupNorm:
-    "GroupNorm with up to 8 groups that divide `channels`."
-    groups = max(g for g in (8, 4, 2, 1) if channels % g == 0)
-    return nn.GroupNorm(groups, channels)
+def group_norm(channels: int, groups: int = 8, eps: float = 1e-5) -> nn.GroupNorm:
+    "GroupNorm with gcd(channels, groups) groups: up to 8 (the powers of two that divide `channels`) by default."
+    return nn.GroupNorm(math.gcd(channels, groups), channels, eps=eps)
 
 class ResBlock(nn.Module):
-    "Pre-activation residual block: (GroupNorm, SiLU, conv3x3) twice, plus a skip (1x1 conv when the width changes)."
-    def __init__(self, in_ch: int, out_ch: int | None = None):
+    "Pre-activation residual block: (norm, SiLU, conv3x3) twice, plus a skip (1x1 conv when the width changes)."
+    def __init__(self, in_ch: int, out_ch: int | None = None, norm=group_norm):
         super().__init__()
         out_ch = out_ch or in_ch
-        self.norm1, self.conv1 = group_norm(in_ch), nn.Conv2d(in_ch, out_ch, 3, padding=1)
-        self.norm2, self.conv2 = group_norm(out_ch), nn.Conv2d(out_ch, out_ch, 3, padding=1)
+        self.norm1, self.conv1 = norm(in_ch), nn.Conv2d(in_ch, out_ch, 3, padding=1)
+        self.norm2, self.conv2 = norm(out_ch), nn.Conv2d(out_ch, out_ch, 3, padding=1)
         self.skip = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
 
     def forward(self, x):
@@ -52,29 +53,75 @@ class Upsample(nn.Module):
     def forward(self, x):
         return self.conv(F.interpolate(x, scale_factor=2, mode='nearest'))
 
-class Encoder(nn.Module):
-    "Images (B, C, H, W) -> latents (B, z_dim, H / 2^n, W / 2^n), n = len(channels) - 1."
-    def __init__(self, in_channels: int = 1, channels=(16, 32, 64), res_blocks=(0, 1, 2), z_dim: int = 32):
+class Downsample(nn.Module):
+    "Zero-pad one column on the right and one row below, then a stride-2 3x3 conv at the same width."
+    def __init__(self, ch: int):
         super().__init__()
-        layers = [nn.Conv2d(in_channels, channels[0], 3, padding=1)]
+        self.conv = nn.Conv2d(ch, ch, 3, stride=2)
+
+    def forward(self, x):
+        return self.conv(F.pad(x, (0, 1, 0, 1)))
+
+class SpatialAttention(nn.Module):
+    "Single-head self-attention across the h*w positions of a feature map, added to its input."
+    def __init__(self, ch: int, norm=group_norm):
+        super().__init__()
+        self.norm, self.qkv, self.proj = norm(ch), nn.Conv2d(ch, 3 * ch, 1), nn.Conv2d(ch, ch, 1)
+
+    def forward(self, x):
+        B, C, H, W = x.shape
+        q, k, v = rearrange(self.qkv(self.norm(x)), 'b (three c) h w -> three b (h w) c', three=3)   # (B, HW, C) each
+        weights = (q @ k.transpose(1, 2) * C ** -0.5).softmax(-1)                                    # (B, HW, HW)
+        return x + self.proj(rearrange(weights @ v, 'b (h w) c -> b c h w', h=H))
+
+# %% ../nbs/02_vqvae.ipynb #b89ce2b2
+LAYOUTS = ('compact', 'var')
+
+def middle_block(ch: int, attention: bool, norm) -> list[nn.Module]:
+    "The 'var' layout's middle block at the lowest resolution: ResBlock, SpatialAttention (if `attention`), ResBlock."
+    return [ResBlock(ch, ch, norm), *([SpatialAttention(ch, norm)] if attention else []), ResBlock(ch, ch, norm)]
+
+class Encoder(nn.Module):
+    "Images (B, C, H, W) -> latents (B, z_dim, H / 2^n, W / 2^n), n = len(channels) - 1, in the 'compact' or 'var' layout."
+    def __init__(self, in_channels: int = 1, channels=(16, 32, 64), res_blocks=(0, 1, 2), z_dim: int = 32,
+                 layout: str = 'compact', attention: bool = False, norm=group_norm):
+        super().__init__()
+        if layout not in LAYOUTS: raise ValueError(f"layout={layout!r}: expected one of {LAYOUTS}")
+        var, last, c = layout == 'var', len(channels) - 1, channels[0]
+        layers = [nn.Conv2d(in_channels, c, 3, padding=1)]
         for i, ch in enumerate(channels):
-            layers += [ResBlock(ch) for _ in range(res_blocks[i])]
-            if i < len(channels) - 1: layers.append(nn.Conv2d(ch, channels[i + 1], 3, stride=2, padding=1))  # halve H, W
-        layers += [group_norm(channels[-1]), nn.SiLU(), nn.Conv2d(channels[-1], z_dim, 1)]
+            for _ in range(res_blocks[i]):
+                layers.append(ResBlock(c, ch, norm)); c = ch                  # 'var': a level's first block widens
+                if attention and i == last: layers.append(SpatialAttention(c, norm))
+            if i < last:                                                      # halve H, W ('compact': and widen)
+                layers.append(Downsample(c) if var else nn.Conv2d(c, channels[i + 1], 3, stride=2, padding=1))
+                c = c if var else channels[i + 1]
+        if var: layers += middle_block(c, attention, norm)
+        layers += [norm(c), nn.SiLU(), nn.Conv2d(c, z_dim, 3, padding=1) if var else nn.Conv2d(c, z_dim, 1)]
+        if var: layers.append(nn.Conv2d(z_dim, z_dim, 3, padding=1))          # VAR's quant_conv
         self.net = nn.Sequential(*layers)
 
     def forward(self, x):
         return self.net(x)
 
 class Decoder(nn.Module):
-    "Latents (B, z_dim, h, w) -> images (B, C, h * 2^n, w * 2^n), the encoder mirrored."
-    def __init__(self, out_channels: int = 1, channels=(16, 32, 64), res_blocks=(0, 1, 2), z_dim: int = 32):
+    "Latents (B, z_dim, h, w) -> images (B, C, h * 2^n, w * 2^n), the encoder mirrored ('var': one more ResBlock a level)."
+    def __init__(self, out_channels: int = 1, channels=(16, 32, 64), res_blocks=(0, 1, 2), z_dim: int = 32,
+                 layout: str = 'compact', attention: bool = False, norm=group_norm):
         super().__init__()
-        layers = [nn.Conv2d(z_dim, channels[-1], 3, padding=1)]
+        if layout not in LAYOUTS: raise ValueError(f"layout={layout!r}: expected one of {LAYOUTS}")
+        var, last, c = layout == 'var', len(channels) - 1, channels[-1]
+        layers = [nn.Conv2d(z_dim, z_dim, 3, padding=1)] if var else []       # VAR's post_quant_conv
+        layers.append(nn.Conv2d(z_dim, c, 3, padding=1))
+        if var: layers += middle_block(c, attention, norm)
         for i in reversed(range(len(channels))):
-            layers += [ResBlock(channels[i]) for _ in range(res_blocks[i])]
-            if i > 0: layers.append(Upsample(channels[i], channels[i - 1]))   # double H, W
-        layers += [group_norm(channels[0]), nn.SiLU(), nn.Conv2d(channels[0], out_channels, 3, padding=1)]
+            for _ in range(res_blocks[i] + (1 if var else 0)):
+                layers.append(ResBlock(c, channels[i], norm)); c = channels[i]
+                if attention and i == last: layers.append(SpatialAttention(c, norm))
+            if i > 0:                                                         # double H, W ('compact': and narrow)
+                layers.append(Upsample(c, c if var else channels[i - 1]))
+                c = c if var else channels[i - 1]
+        layers += [norm(c), nn.SiLU(), nn.Conv2d(c, out_channels, 3, padding=1)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, z):
@@ -157,6 +204,10 @@ class VQVAEConfig:
     vocab_size: int = 256               # V
     beta: float = 0.25                  # commitment weight
     dead_after: int = 20                # restart a code unused for this many steps (0: never)
+    layout: str = 'compact'             # the encoder/decoder layout: 'compact' or 'var' (VAR's tokenizer, see above)
+    attention: bool = False             # SpatialAttention at the lowest resolution (and in the 'var' middle block)
+    norm_groups: int = 8                # GroupNorm groups: gcd(width, norm_groups)
+    norm_eps: float = 1e-5
 
     def __post_init__(self):
         self.channels, self.res_blocks = tuple(self.channels), tuple(self.res_blocks)   # tuples survive a checkpoint as lists
@@ -165,6 +216,15 @@ class VQVAEConfig:
         if self.image_size % 2 ** (len(self.channels) - 1):
             raise ValueError(f"image_size={self.image_size}: expected a multiple of {2 ** (len(self.channels) - 1)} "
                              f"for {len(self.channels) - 1} halvings")
+        if self.layout not in LAYOUTS: raise ValueError(f"layout={self.layout!r}: expected one of {LAYOUTS}")
+        if isinstance(self.norm_groups, bool) or not isinstance(self.norm_groups, int) or self.norm_groups < 1:
+            raise ValueError(f"norm_groups={self.norm_groups!r}: expected a positive int")
+        if isinstance(self.norm_eps, bool) or not isinstance(self.norm_eps, (int, float)) or not self.norm_eps > 0:
+            raise ValueError(f"norm_eps={self.norm_eps!r}: expected a number > 0")
+
+    def stack_options(self) -> dict:
+        "The Encoder / Decoder options beyond the widths: layout, attention and the norm."
+        return dict(layout=self.layout, attention=self.attention, norm=partial(group_norm, groups=self.norm_groups, eps=self.norm_eps))
 
     @property
     def latent_size(self) -> int:
@@ -237,9 +297,9 @@ class VQVAE(nn.Module):
     def __init__(self, cfg: VQVAEConfig | None = None):
         super().__init__()
         self.cfg = cfg = cfg or VQVAEConfig()
-        self.encoder = Encoder(cfg.in_channels, cfg.channels, cfg.res_blocks, cfg.z_dim)
+        self.encoder = Encoder(cfg.in_channels, cfg.channels, cfg.res_blocks, cfg.z_dim, **cfg.stack_options())
         self.quantizer = VectorQuantizer(cfg.vocab_size, cfg.z_dim, cfg.beta, cfg.dead_after)
-        self.decoder = Decoder(cfg.in_channels, cfg.channels, cfg.res_blocks, cfg.z_dim)
+        self.decoder = Decoder(cfg.in_channels, cfg.channels, cfg.res_blocks, cfg.z_dim, **cfg.stack_options())
 
     def forward(self, images: torch.Tensor):
         "Training pass: reconstruction (B, C, H, W) and a dict of losses, tokens and codebook metrics."

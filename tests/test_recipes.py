@@ -1,15 +1,15 @@
-"""Every recipe of the main job builds its models and takes a training step; the judge, the validation reference and
-the test split never share an image."""
+"""Every recipe of the main job builds its models and takes a training step; the images its stages train on, the
+validation reference and the test split never share an image."""
 import hashlib
 
 import pytest
 import torch
 
-from sar_ref.data import as_dataset
+from sar_ref.data import as_dataset, train_split
 from sar_ref.evaluation import Classifier, ClassifierConfig, classifier_train_size, held_out_images
 from sar_ref.fmt import FMT
 from sar_ref.msvq import MSVQConfig, MultiScaleVQVAE, scale_schedule
-from sar_ref.study import BUDGETS, fmt_config, var_config
+from sar_ref.study import BUDGETS, _n_train, fmt_config, var_config
 from sar_ref.training import TrainConfig, make_optimizer
 from sar_ref.var import VAR
 from sar_ref.vqvae import VQVAE, PerceptualNet, VQVAEConfig
@@ -67,3 +67,13 @@ def test_validation_reference_shares_no_image_with_the_judge_or_the_test_split()
     validation = _hashes(held_out_images(data)[0])            # the floor's images and the validation reference
     test = _hashes(data.test_images)
     assert len(validation) > 5000 and not validation & judge and not validation & test
+
+
+@pytest.mark.parametrize('name', sorted(BUDGETS))
+def test_no_stage_of_a_recipe_trains_on_the_validation_reference(name):
+    "Every stage of the main job (judge, perceptual net, tokenizers, generators) trains on `train_split(data, _n_train(...))`."
+    data = as_dataset('fashion_mnist')
+    n = _n_train(BUDGETS[name], data)
+    assert 0 < n <= classifier_train_size(data)
+    trained = _hashes(train_split(data, n)[0])
+    assert not trained & _hashes(held_out_images(data)[0]) and not trained & _hashes(data.test_images)
