@@ -48,7 +48,12 @@ def main(argv=None):
     ap.add_argument('--select', default=None, help='no sampling: apply the selection rule to the cells of this JSON-lines file')
     args = ap.parse_args(argv)
     if args.select:
-        cells = [json.loads(line) for line in open(args.select) if line.strip()]
+        cells = {}                                    # a cell measured twice (a sweep re-run): its last line counts
+        for line in open(args.select):
+            if line.strip():
+                c = json.loads(line)
+                cells[(c['run'], c['ckpt'], c['intervals'], c['schedule'], c['cfg'], tuple(c['seeds']))] = c
+        cells = list(cells.values())
         refs = {c['reference'] for c in cells}
         if len(refs) != 1: sys.exit(f"--select {args.select!r}: cells of several references {sorted(refs)}; expected one")
         fds = {}
