@@ -228,6 +228,7 @@ def check_train_args(prog: str, steps: int, batch_size: int, n_train: int | None
         return device_, fit_kw, ds
     return exit_on_error(check, prog=prog)
 
+# %% ../nbs/10_cli.ipynb #3866b17c
 def find_tokenizer(kind: str, beside: Path, given: str | None = None, arg: str = 'tokenizer') -> Path:
     "The tokenizer checkpoint of a `kind` model: `given`, else `<kind>.pt` in the folder `beside`, else in checkpoint_dir()."
     candidates = [Path(given)] if given else [Path(beside) / f'{kind}.pt', checkpoint_dir() / f'{kind}.pt']
@@ -291,6 +292,7 @@ def sar_ref_train_classifier(
                      ckpt_path=path, **fit_kw)
     _report(path, t0)
 
+# %% ../nbs/10_cli.ipynb #73776918
 @call_parse
 def sar_ref_train_vqvae(
     out: str = None,            # checkpoint to write (default: checkpoint_dir()/vqvae.pt, where notebooks 03 and 06 look)

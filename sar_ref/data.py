@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, TensorDataset
 # %% auto #0
 __all__ = ['CLASS_NAMES', 'IMAGE_SIZE', 'N_CLASSES', 'DEBIAN_DIR', 'IDX_FILES', 'SPLITS', 'TEST_SUBSET', 'CHANNELS',
            'GREY_WEIGHTS', 'SHAPES', 'SHAPE_NAMES', 'SHAPE_COLOURS', 'BACKGROUND_COLOURS', 'IMAGE_EXTENSIONS',
-           'TORCHVISION_SPLITS', 'DATASET_SPECS', 'data_cache_dir', 'find_fashion_mnist', 'checkpoint_dir',
+           'TORCHVISION_SPLITS', 'DATASET_SPECS', 'data_cache_dir', 'find_fashion_mnist', 'checkpoint_dir', 'full_run',
            'to_model_range', 'to_uint8', 'load_fashion_mnist', 'seed_everything', 'get_device', 'make_loader',
            'fashion_mnist_loaders', 'show_images', 'show_heatmap', 'ImageDataset', 'from_uint8', 'convert_images',
            'fashion_mnist_dataset', 'draw_shapes', 'shapes_dataset', 'image_folder_dataset', 'dataset_to_tensors',
@@ -106,6 +106,15 @@ def checkpoint_dir() -> Path:
     d = Path(os.environ.get('SAR_REF_CHECKPOINTS', data_cache_dir() / 'checkpoints'))
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+# %% ../nbs/00_data.ipynb #7dc659a3
+def full_run() -> bool:
+    "The notebook switch: True when a reader runs a notebook, False under `nbdev_test`; `$SAR_REF_FULL` (1 or 0) overrides."
+    forced = os.environ.get('SAR_REF_FULL')
+    if forced is not None:
+        if forced not in ('0', '1'): raise ValueError(f"SAR_REF_FULL={forced!r}: expected '1' (full run) or '0' (quick path)")
+        return forced == '1'
+    return not os.environ.get('IN_TEST')
 
 # %% ../nbs/00_data.ipynb #884a46b9
 def to_model_range(images_u8: torch.Tensor) -> torch.Tensor:
@@ -272,6 +281,20 @@ def _check_split(split: str, images, labels, n_classes: int, shape: tuple | None
         raise ValueError(f"{y}: values in [{labels.min().item()}, {labels.max().item()}]; expected class indices in [0, {n_classes})")
     return tuple(images.shape[1:])
 
+def _check_class_names(class_names) -> tuple:
+    "Class names as a tuple of distinct strings, at least one."
+    names = tuple(class_names)
+    if not names or not all(isinstance(c, str) for c in names) or len(set(names)) != len(names):
+        raise ValueError(f"class_names={names!r}: expected distinct strings, at least one")
+    return names
+
+def _tensors_digest(*tensors: torch.Tensor) -> str:
+    "12 hex digits of a SHA-1 over the shapes and bytes of `tensors`."
+    h = hashlib.sha1()
+    for t in tensors:
+        h.update(str(tuple(t.shape)).encode()); h.update(t.detach().cpu().contiguous().numpy())   # no copy
+    return h.hexdigest()[:12]
+
 # %% ../nbs/00_data.ipynb #0b7e696f
 @dataclass(repr=False)
 class ImageDataset:
@@ -285,10 +308,7 @@ class ImageDataset:
     spec: str = ''               # the `load_dataset` string that loads it again ('' when built by hand)
 
     def __post_init__(self):
-        self.class_names = tuple(self.class_names)
-        if not self.class_names or not all(isinstance(c, str) for c in self.class_names) \
-                or len(set(self.class_names)) != len(self.class_names):
-            raise ValueError(f"class_names={self.class_names!r}: expected distinct strings, at least one")
+        self.class_names = _check_class_names(self.class_names)
         shape = _check_split('train', self.train_images, self.train_labels, self.n_classes)
         if not len(self.train_images): raise ValueError("train_images: expected at least one image, got 0")
         _check_split('test', self.test_images, self.test_labels, self.n_classes, shape)
@@ -311,10 +331,7 @@ class ImageDataset:
     @functools.cached_property
     def digest(self) -> str:
         "A short digest of the images and labels: names files derived from this data (tokenised copies, judges)."
-        h = hashlib.sha1()
-        for t in (self.train_images, self.train_labels, self.test_images, self.test_labels):
-            h.update(str(tuple(t.shape)).encode()); h.update(t.detach().cpu().contiguous().numpy())   # no copy
-        return h.hexdigest()[:12]
+        return _tensors_digest(self.train_images, self.train_labels, self.test_images, self.test_labels)
 
     def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         "(images, labels) of the 'train' or 'test' split."

@@ -168,6 +168,7 @@ def classifier_train_size(data=None) -> int:
     n = len(as_dataset(data).train_labels)
     return n - held_out_count(n)
 
+# %% ../nbs/08_evaluation.ipynb #130d78b0
 def train_classifier(steps: int = 900, batch_size: int = 128, device=None, seed: int = 0, ckpt_path: str | Path | None = None,
                      cfg: ClassifierConfig | None = None, n_train: int | None = None, lr: float = 3e-3,
                      progress: bool = True, data=None, **train_kw) -> tuple[Classifier, list[dict]]:
@@ -199,6 +200,7 @@ def train_classifier(steps: int = 900, batch_size: int = 128, device=None, seed:
                    n_train=n_train, history=run.history)
     return model, run.history
 
+# %% ../nbs/08_evaluation.ipynb #4d66f938
 def load_or_train_classifier(path: str | Path | None = None, device=None, data=None, **train_kw) -> Classifier:
     "The judge of `data` (default Fashion-MNIST: `checkpoint_dir()/classifier.pt`), trained and saved first if missing."
     if path is None:

@@ -25,9 +25,9 @@ from .var import (MLP, Attention, KVCache, ModelCache, TokenGenerator, check_sam
 from .vqvae import VQVAE, train_vqvae
 
 # %% auto #0
-__all__ = ['FMT_CFG', 'FMT_CFG_SCHEDULE', 'EncoderBlock', 'DecoderBlock', 'FMTConfig', 'FMT', 'cached_plan', 'step_masks',
-           'set_logits', 'partition_for', 'generate_steps', 'generate', 'inpaint', 'load_tokenizer', 'train_fmt',
-           'fmt_checkpoint', 'load_fmt']
+__all__ = ['FMT_CFG', 'FMT_CFG_SCHEDULE', 'EncoderBlock', 'DecoderBlock', 'FMTConfig', 'init_fmt_weights', 'check_fmt_inputs',
+           'FMTNetwork', 'FMT', 'cached_plan', 'step_masks', 'set_logits', 'partition_for', 'generate_steps',
+           'generate', 'inpaint', 'load_tokenizer', 'train_fmt', 'fmt_checkpoint', 'load_fmt']
 
 # %% ../nbs/06_fmt.ipynb #62f5f9f4
 class EncoderBlock(nn.Module):
@@ -85,7 +85,7 @@ class FMTConfig:
         for name in ('train_intervals', 'sample_intervals'):
             spec = getattr(self, name)
             if not isinstance(spec, str): raise ValueError(f"{name}={spec!r}: expected a spec string, one of {INTERVAL_SPECS}")
-            make_intervals(spec, self.h, self.w)          # raises a ValueError naming the spec if it is malformed
+            make_intervals(spec, self.h, self.w)          # a malformed interval spec raises a ValueError naming it
 
     @classmethod
     def from_preset(cls, preset: str, **kw) -> FMTConfig:
@@ -113,12 +113,26 @@ def _init_weights(module: nn.Module):
     elif isinstance(module, nn.LayerNorm):
         nn.init.ones_(module.weight); nn.init.zeros_(module.bias)
 
-@register_model
-class FMT(TokenGenerator):
-    "Fully Masked Transformer: encoder over [cls] + sets 1..K-1, decoder of position queries, head over the codebook."
-    kind = 'fmt'
-    config_class = FMTConfig
+def init_fmt_weights(model: nn.Module, n_layers: int):
+    "GPT-2 init of a new FMT: `_init_weights` everywhere, position embeddings normal(0, 0.02), residual projections scaled down."
+    model.apply(_init_weights)
+    nn.init.normal_(model.pos_emb, std=0.02)
+    for name, p in model.named_parameters():     # residual output projections scaled by the number of layers (GPT-2)
+        if name.endswith(('proj.weight', 'mlp.fc2.weight')): nn.init.normal_(p, std=0.02 / math.sqrt(2 * n_layers))
 
+def check_fmt_inputs(cfg: FMTConfig, tokens: torch.Tensor, labels: torch.Tensor, partition: SetPartition):
+    "Raise clear errors for wrong shapes, dtypes or partition sizes (shapes only: no device sync)."
+    n = cfg.h * cfg.w
+    if not isinstance(partition, SetPartition): raise TypeError(f"partition: expected a SetPartition, got {type(partition).__name__}")
+    if tokens.ndim != 2 or tokens.shape[1] != n or tokens.dtype != torch.long:
+        raise ValueError(f"tokens: shape {tuple(tokens.shape)}, dtype {tokens.dtype}; expected (B, {n}) long in raster order")
+    if labels.shape != (len(tokens),) or labels.dtype != torch.long:
+        raise ValueError(f"labels: shape {tuple(labels.shape)}, dtype {labels.dtype}; expected ({len(tokens)},) long")
+    if partition.n != n: raise ValueError(f"partition.n={partition.n}: expected N={n} (a {cfg.h}x{cfg.w} grid)")
+
+# %% ../nbs/06_fmt.ipynb #a03f9c72
+class FMTNetwork(TokenGenerator):
+    "The FMT's network: encoder over [cls] + sets 1..K-1, decoder of position queries, head over the codebook."
     def __init__(self, cfg: FMTConfig | None = None, tokenizer: VQVAE | None = None):
         super().__init__()
         cfg, tokenizer = self.attach_tokenizer(cfg or FMTConfig(), tokenizer)
@@ -126,15 +140,10 @@ class FMT(TokenGenerator):
         self.tok_emb = nn.Embedding(cfg.vocab_size, C)
         self.pos_emb = nn.Parameter(torch.zeros(cfg.h * cfg.w, C))        # one vector per grid position
         self.class_emb = nn.Embedding(cfg.n_classes + 1, C)                # + the null class
-        self.encoder = nn.ModuleList([EncoderBlock(C, cfg.n_heads, cfg.mlp_ratio) for _ in range(cfg.enc_depth)])
-        self.enc_norm = nn.LayerNorm(C)
-        self.decoder = nn.ModuleList([DecoderBlock(C, cfg.n_heads, cfg.mlp_ratio) for _ in range(cfg.dec_depth)])
-        self.dec_norm = nn.LayerNorm(C)
+        self.encoder, self.enc_norm = nn.ModuleList([EncoderBlock(C, cfg.n_heads, cfg.mlp_ratio) for _ in range(cfg.enc_depth)]), nn.LayerNorm(C)
+        self.decoder, self.dec_norm = nn.ModuleList([DecoderBlock(C, cfg.n_heads, cfg.mlp_ratio) for _ in range(cfg.dec_depth)]), nn.LayerNorm(C)
         self.head = nn.Linear(C, cfg.vocab_size)
-        self.apply(_init_weights)
-        nn.init.normal_(self.pos_emb, std=0.02)
-        for name, p in self.named_parameters():     # residual output projections scaled by depth (GPT-2)
-            if name.endswith(('proj.weight', 'mlp.fc2.weight')): nn.init.normal_(p, std=0.02 / math.sqrt(2 * (cfg.enc_depth + cfg.dec_depth)))
+        init_fmt_weights(self, cfg.enc_depth + cfg.dec_depth)
         self.freeze_tokenizer(tokenizer)
 
     def check_tokenizer(self, cfg: FMTConfig, tokenizer) -> None:
@@ -142,18 +151,6 @@ class FMT(TokenGenerator):
         for name, ours, theirs in (('vocab_size', cfg.vocab_size, tokenizer.cfg.vocab_size),
                                    ('h', cfg.h, tokenizer.cfg.latent_size), ('w', cfg.w, tokenizer.cfg.latent_size)):
             if ours != theirs: raise ValueError(f"cfg.{name}={ours!r}: the tokenizer has {theirs!r}")
-
-    @property
-    def null_class(self) -> int: return self.cfg.n_classes
-
-    @property
-    def tokens_per_sample(self) -> int: return self.cfg.h * self.cfg.w
-
-    def make_cache(self) -> ModelCache:
-        "Empty KV caches for sampling: per encoder layer, and per decoder layer for its self- and its cross-attention."
-        n = self.cfg.h * self.cfg.w                                        # the encoder holds at most 1 + N - n_K <= N rows
-        return ModelCache(encoder=[KVCache(n) for _ in self.encoder], dec_self=[KVCache(n) for _ in self.decoder],
-                          dec_cross=[KVCache(n) for _ in self.decoder])
 
     def embed(self, tokens: torch.Tensor, positions: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         "Known tokens (B, L) at raster positions (B, L) -> encoder rows (B, L, C), after the class token (B, 1 + L, C) given labels."
@@ -176,7 +173,7 @@ class FMT(TokenGenerator):
 
     def forward(self, tokens: torch.Tensor, labels: torch.Tensor, partition: SetPartition, n_sets: int | None = None) -> torch.Tensor:
         "Logits (B, N_q, V) in generation order for the targets of the first `n_sets` sets (all: N_q = N)."
-        self._check_inputs(tokens, labels, partition)
+        check_fmt_inputs(self.cfg, tokens, labels, partition)
         m_e, m_ds, m_dc = partition.masks(n_sets, device=tokens.device)
         n_in, n_q = m_e.shape[0] - 1, m_ds.shape[0]
         order = partition.batch_order(len(tokens)).to(tokens.device)       # (B, N)
@@ -184,15 +181,24 @@ class FMT(TokenGenerator):
         memory = self.encode(self.embed(tokens_in, order[:, :n_in], labels), m_e)   # (B, 1 + n_in, C)
         return self.decode(order[:, :n_q], memory, m_ds, m_dc)             # (B, n_q, V)
 
-    def _check_inputs(self, tokens, labels, partition):
-        "Raise clear errors for wrong shapes, dtypes or partition sizes (shapes only: no device sync)."
-        n = self.cfg.h * self.cfg.w
-        if not isinstance(partition, SetPartition): raise TypeError(f"partition: expected a SetPartition, got {type(partition).__name__}")
-        if tokens.ndim != 2 or tokens.shape[1] != n or tokens.dtype != torch.long:
-            raise ValueError(f"tokens: shape {tuple(tokens.shape)}, dtype {tokens.dtype}; expected (B, {n}) long in raster order")
-        if labels.shape != (len(tokens),) or labels.dtype != torch.long:
-            raise ValueError(f"labels: shape {tuple(labels.shape)}, dtype {labels.dtype}; expected ({len(tokens)},) long")
-        if partition.n != n: raise ValueError(f"partition.n={partition.n}: expected N={n} (a {self.cfg.h}x{self.cfg.w} grid)")
+# %% ../nbs/06_fmt.ipynb #842b21c3
+@register_model
+class FMT(FMTNetwork):
+    "Fully Masked Transformer: the network trained on next-set prediction and sampled set by set."
+    kind = 'fmt'
+    config_class = FMTConfig
+
+    @property
+    def null_class(self) -> int: return self.cfg.n_classes
+
+    @property
+    def tokens_per_sample(self) -> int: return self.cfg.h * self.cfg.w
+
+    def make_cache(self) -> ModelCache:
+        "Empty KV caches for sampling: per encoder layer, and per decoder layer for its self- and its cross-attention."
+        n = self.cfg.h * self.cfg.w                                        # the encoder holds at most 1 + N - n_K <= N rows
+        return ModelCache(encoder=[KVCache(n) for _ in self.encoder], dec_self=[KVCache(n) for _ in self.decoder],
+                          dec_cross=[KVCache(n) for _ in self.decoder])
 
     def compute_loss(self, batch):
         "Cross-entropy of next-set prediction on (tokens (B, N) raster, labels (B,)), a fresh partition per batch; no device syncs."
@@ -247,6 +253,7 @@ def partition_for(model: FMT, B: int, order, intervals, partition, generator, de
     return make_partition(order if order is not None else mc.order, intervals if intervals is not None else mc.sample_intervals,
                           mc.h, mc.w, batch=B, generator=generator, device=device)
 
+# %% ../nbs/06_fmt.ipynb #deb5a3d4
 @torch.no_grad()
 def generate_steps(model: FMT, labels: torch.Tensor, *, cfg: float = FMT_CFG, cfg_schedule: str = FMT_CFG_SCHEDULE,
                    temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, generator: torch.Generator | None = None,
@@ -277,6 +284,7 @@ def generate_steps(model: FMT, labels: torch.Tensor, *, cfg: float = FMT_CFG, cf
             known.scatter_(1, order[:, a:b], True)
             yield k, canvas.clone(), known.clone(), logits
 
+# %% ../nbs/06_fmt.ipynb #e5f64aca
 @torch.no_grad()
 def generate(model: FMT, labels: torch.Tensor, **sample_kw) -> tuple[torch.Tensor, torch.Tensor | None]:
     "Class-conditional samples: (tokens (B, h, w), images (B, C, H, W) in [-1, 1], None without a tokenizer); keywords of `generate_steps`."

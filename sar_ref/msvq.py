@@ -19,8 +19,9 @@ from .vqvae import (Decoder, Encoder, VectorQuantizer, VQVAE, VQVAEConfig, check
                            codebook_stats, fit_tokenizer, vq_training_loss)
 
 # %% auto #0
-__all__ = ['VAR_PATCH_NUMS', 'phi_conv_index', 'Phi', 'MSVQConfig', 'MultiScaleVQVAE', 'warm_start_from_vqvae', 'train_msvq',
-           'scale_schedule']
+__all__ = ['VAR_PATCH_NUMS', 'phi_conv_index', 'Phi', 'MSVQConfig', 'upsample_codes', 'residual_quantize', 'accumulate_scale',
+           'check_token_maps', 'flatten_token_maps', 'unflatten_token_maps', 'MultiScaleVQVAEBase', 'running_sums',
+           'relative_residual', 'MultiScaleVQVAE', 'warm_start_from_vqvae', 'train_msvq', 'scale_schedule']
 
 # %% ../nbs/03_msvq.ipynb #ca019246
 def phi_conv_index(n_scales: int, n_convs: int) -> list[int]:
@@ -81,12 +82,61 @@ class MSVQConfig(VQVAEConfig):
         "`for_images` gives the scales of `scale_schedule` (below) for the token grid's side."
         return {'patch_nums': scale_schedule(latent_side)}
 
-# %% ../nbs/03_msvq.ipynb #5c4fce59
-@register_model   # load_model finds it by kind='msvq'
-class MultiScaleVQVAE(nn.Module):
-    "VAR's multi-scale residual tokenizer: images (B, C, H, W) <-> K token maps (B, p_k, p_k), one shared codebook."
-    kind = 'msvq'
+# %% ../nbs/03_msvq.ipynb #27115f79
+def upsample_codes(e: torch.Tensor, side: int) -> torch.Tensor:
+    "Code map (B, d, p, p) -> (B, d, side, side) by bicubic interpolation; unchanged when p == side (the last scale)."
+    return e if e.shape[-1] == side else F.interpolate(e, size=(side, side), mode='bicubic')
 
+# %% ../nbs/03_msvq.ipynb #e71294ce
+def residual_quantize(f: torch.Tensor, patch_nums, lookup, embed, beta: float = 0.25):
+    "VAR's loop on the latent f (B, d, P, P) with `lookup(z_k) -> r_k` and `embed(k, r_k) -> e_k`: (f_hat, tokens, residuals, losses)."
+    K = len(patch_nums)
+    f_rest, f_hat = f.detach().clone(), torch.zeros_like(f)
+    tokens, residuals, commit, codebook = [], [], 0.0, 0.0
+    for k, p in enumerate(patch_nums):
+        z_k = F.interpolate(f_rest, size=(p, p), mode='area') if k < K - 1 else f_rest   # (B, d, p, p)
+        r_k = lookup(z_k)                                                                 # (B, p, p)
+        e_k = embed(k, r_k)                                                               # (B, d, P, P)
+        f_hat = f_hat + e_k
+        f_rest = f_rest - e_k.detach()
+        commit = commit + beta * F.mse_loss(f, f_hat.detach())     # pulls the encoder to the running sum
+        codebook = codebook + F.mse_loss(f_hat, f.detach())        # pulls the codebook and Phi to the latent
+        tokens.append(r_k); residuals.append(rearrange(z_k, 'b d h w -> (b h w) d'))
+    return f_hat, tokens, torch.cat(residuals), dict(codebook=codebook / K, commit=commit / K)
+
+# %% ../nbs/03_msvq.ipynb #42a5d4ea
+def accumulate_scale(f_hat: torch.Tensor, e_k: torch.Tensor, next_side: int | None):
+    "Running sum f_hat + e_k (B, d, P, P), and that sum area-downsampled to `next_side` as (B, next_side^2, d) (None after the last scale)."
+    f_hat = f_hat + e_k
+    if next_side is None: return f_hat, None
+    nxt = F.interpolate(f_hat, size=(next_side, next_side), mode='area')     # (B, d, p_{k+1}, p_{k+1})
+    return f_hat, rearrange(nxt, 'b d h w -> b (h w) d')
+
+# %% ../nbs/03_msvq.ipynb #83bb62e1
+def check_token_maps(tokens, patch_nums, vocab_size: int) -> None:
+    "Raise a ValueError unless `tokens` is a list of K maps (B, p_k, p_k), one per scale of `patch_nums`, with values in [0, vocab_size)."
+    K = len(patch_nums)
+    if not isinstance(tokens, (list, tuple)) or len(tokens) != K:
+        got = f'a {type(tokens).__name__} of {len(tokens)}' if isinstance(tokens, (list, tuple)) else type(tokens).__name__
+        raise ValueError(f"tokens: expected a list of {K} token maps (one per scale {tuple(patch_nums)}), got {got}")
+    for k, t in enumerate(tokens): check_tokens(t, patch_nums[k], vocab_size, name=f'tokens[{k}]')
+
+def flatten_token_maps(tokens: list[torch.Tensor]) -> torch.Tensor:
+    "K token maps (B, p_k, p_k) -> (B, L), coarse to fine, each scale in raster order."
+    return torch.cat([rearrange(t, 'b h w -> b (h w)') for t in tokens], 1)
+
+def unflatten_token_maps(tokens_flat: torch.Tensor, patch_nums) -> list[torch.Tensor]:
+    "(B, L) -> K token maps (B, p_k, p_k) of the sides `patch_nums`; the inverse of flatten_token_maps."
+    L = sum(p * p for p in patch_nums)
+    if not isinstance(tokens_flat, torch.Tensor) or tokens_flat.ndim != 2 or tokens_flat.shape[1] != L:
+        shape = tuple(tokens_flat.shape) if isinstance(tokens_flat, torch.Tensor) else type(tokens_flat).__name__
+        raise ValueError(f"tokens_flat.shape={shape}: expected (B, {L})")
+    chunks = tokens_flat.split([p * p for p in patch_nums], dim=1)
+    return [rearrange(c, 'b (h w) -> b h w', h=p, w=p) for c, p in zip(chunks, patch_nums)]
+
+# %% ../nbs/03_msvq.ipynb #1aee3f2d
+class MultiScaleVQVAEBase(nn.Module):
+    "The modules of the multi-scale tokenizer, one scale's step, the residual quantiser and the training pass."
     def __init__(self, cfg: MSVQConfig | None = None):
         super().__init__()
         self.cfg = cfg = cfg or MSVQConfig()
@@ -97,66 +147,60 @@ class MultiScaleVQVAE(nn.Module):
         self.phi_index = phi_conv_index(len(cfg.patch_nums), cfg.n_convs)
         self.decoder = Decoder(cfg.in_channels, cfg.channels, cfg.res_blocks, cfg.z_dim, **cfg.stack_options())
 
-    # -- the pieces of one scale
     def scale_embedding(self, k: int, tokens_k: torch.Tensor) -> torch.Tensor:
         "Tokens (B, p_k, p_k) of scale k -> e_k = Phi_k(bicubic_upsample(C[r_k])) (B, d, P, P)."
-        e = self.quantizer.embed(tokens_k)                                 # (B, d, p_k, p_k)
-        if k < len(self.patch_nums) - 1:
-            P = self.patch_nums[-1]
-            e = F.interpolate(e, size=(P, P), mode='bicubic')             # (B, d, P, P)
+        e = upsample_codes(self.quantizer.embed(tokens_k), self.patch_nums[-1])   # (B, d, P, P)
         return self.phis[self.phi_index[k]](e)
 
     def next_scale_input(self, k: int, f_hat: torch.Tensor | None, tokens_k: torch.Tensor, check: bool = True):
         "Add scale k's tokens to the running sum f_hat (B, d, P, P) (None at k = 0); return it and the (B, p_{k+1}^2, d) next input."
-        K = len(self.patch_nums)
+        K, P = len(self.patch_nums), self.patch_nums[-1]
         if not 0 <= k < K: raise ValueError(f"k={k}: expected a scale index in [0, {K})")
         if check: check_tokens(tokens_k, self.patch_nums[k], self.cfg.vocab_size, name='tokens_k')   # reads the values: a sync
         if f_hat is None:
             if k: raise ValueError(f"f_hat=None: only allowed at k=0, got k={k}")
-            P = self.patch_nums[-1]
-            f_hat = torch.zeros(len(tokens_k), self.cfg.z_dim, P, P, device=tokens_k.device,
-                                dtype=self.quantizer.codebook.weight.dtype)
-        f_hat = f_hat + self.scale_embedding(k, tokens_k.long())
-        if k == K - 1: return f_hat, None
-        p = self.patch_nums[k + 1]
-        nxt = F.interpolate(f_hat, size=(p, p), mode='area')            # (B, d, p_{k+1}, p_{k+1})
-        return f_hat, rearrange(nxt, 'b d h w -> b (h w) d')
+            f_hat = torch.zeros(len(tokens_k), self.cfg.z_dim, P, P, device=tokens_k.device, dtype=self.quantizer.codebook.weight.dtype)
+        return accumulate_scale(f_hat, self.scale_embedding(k, tokens_k.long()), self.patch_nums[k + 1] if k < K - 1 else None)
 
-    # -- encoding: the residual loop with its losses
     def quantize(self, f: torch.Tensor):
         "Residual quantisation of the latent f (B, d, P, P): straight-through f_hat, token list, VQ losses."
-        K = len(self.patch_nums)
         f = f.float()
-        f_rest, f_hat = f.detach().clone(), torch.zeros_like(f)
-        tokens, residuals, commit, codebook = [], [], 0.0, 0.0
         with torch.autocast(device_type=f.device.type, enabled=False):   # residuals in fp32 even under autocast
-            for k, p in enumerate(self.patch_nums):
-                z_k = F.interpolate(f_rest, size=(p, p), mode='area') if k < K - 1 else f_rest   # (B, d, p, p)
-                r_k = self.quantizer.lookup(z_k)                                                  # (B, p, p)
-                e_k = self.scale_embedding(k, r_k)                                                # (B, d, P, P)
-                f_hat = f_hat + e_k
-                f_rest = f_rest - e_k.detach()
-                commit = commit + self.cfg.beta * F.mse_loss(f, f_hat.detach())
-                codebook = codebook + F.mse_loss(f_hat, f.detach())
-                tokens.append(r_k); residuals.append(rearrange(z_k, 'b d h w -> (b h w) d'))
+            f_hat, tokens, residuals, losses = residual_quantize(f, self.patch_nums, self.quantizer.lookup, self.scale_embedding,
+                                                                 self.cfg.beta)
         if self.training and torch.is_grad_enabled():          # training steps only: encode() never moves the codebook
-            self.quantizer.update_health(torch.cat([t.flatten() for t in tokens]), torch.cat(residuals))
-        f_hat_st = f + (f_hat - f).detach()            # value f_hat, gradient straight to the encoder
-        return f_hat_st, tokens, dict(codebook=codebook / K, commit=commit / K)
+            self.quantizer.update_health(torch.cat([t.flatten() for t in tokens]), residuals)
+        return f + (f_hat - f).detach(), tokens, losses       # value f_hat, gradient straight to the encoder
 
     def forward(self, images: torch.Tensor):
         "Training pass: reconstruction (B, C, H, W) and a dict of losses, tokens and codebook metrics."
         check_images(images, self.cfg)
-        f = self.encoder(images)                                     # (B, d, P, P)
-        f_hat, tokens, losses = self.quantize(f)
+        f_hat, tokens, losses = self.quantize(self.encoder(images))   # f_hat (B, d, P, P)
         recon = self.decoder(f_hat)
-        return recon, dict(**losses, tokens=tokens, **codebook_stats(self.flatten_tokens(tokens), self.cfg.vocab_size))
+        return recon, dict(**losses, tokens=tokens, **codebook_stats(flatten_token_maps(tokens), self.cfg.vocab_size))
 
     def compute_loss(self, batch):
         "MSE reconstruction + the scale-averaged VQ losses on (images, labels); metrics for the log."
         return vq_training_loss(self, batch)
 
-    # -- the public API
+# %% ../nbs/03_msvq.ipynb #e1f3b01e
+def running_sums(model: MultiScaleVQVAEBase, tokens: list[torch.Tensor], n_scales: int | None = None, check: bool = True):
+    "Yield (f_hat, next input) after each of the first `n_scales` scales (all by default), with `model.next_scale_input`."
+    f_hat = None
+    for k in range(len(model.patch_nums) if n_scales is None else n_scales):
+        f_hat, nxt = model.next_scale_input(k, f_hat, tokens[k], check)
+        yield f_hat, nxt
+
+def relative_residual(f: torch.Tensor, f_hat: torch.Tensor) -> torch.Tensor:
+    "||f - f_hat|| / ||f|| of each latent (B, d, P, P), averaged over the batch."
+    return ((f - f_hat).flatten(1).norm(dim=1) / f.flatten(1).norm(dim=1)).mean()
+
+# %% ../nbs/03_msvq.ipynb #5c4fce59
+@register_model   # load_model finds it by kind='msvq'
+class MultiScaleVQVAE(MultiScaleVQVAEBase):
+    "VAR's multi-scale residual tokenizer: images (B, C, H, W) <-> K token maps (B, p_k, p_k), one shared codebook."
+    kind = 'msvq'
+
     @torch.no_grad()
     def encode(self, images: torch.Tensor) -> list[torch.Tensor]:
         "Images (B, C, H, W) in [-1, 1] -> K token maps (B, p_k, p_k), coarse to fine."
@@ -165,19 +209,13 @@ class MultiScaleVQVAE(nn.Module):
 
     def check_token_list(self, tokens) -> None:
         "Raise a ValueError unless `tokens` is a list of K maps (B, p_k, p_k) with values in [0, V)."
-        K = len(self.patch_nums)
-        if not isinstance(tokens, (list, tuple)) or len(tokens) != K:
-            got = f'a {type(tokens).__name__} of {len(tokens)}' if isinstance(tokens, (list, tuple)) else type(tokens).__name__
-            raise ValueError(f"tokens: expected a list of {K} token maps (one per scale {self.patch_nums}), got {got}")
-        for k, t in enumerate(tokens): check_tokens(t, self.patch_nums[k], self.cfg.vocab_size, name=f'tokens[{k}]')
+        check_token_maps(tokens, self.patch_nums, self.cfg.vocab_size)
 
     @torch.no_grad()
     def f_hat_from_tokens(self, tokens: list[torch.Tensor], n_scales: int | None = None) -> torch.Tensor:
         "The running sum f_hat (B, d, P, P) of the first `n_scales` scales (all by default)."
         self.check_token_list(tokens)
-        f_hat = None
-        for k in range(n_scales or len(self.patch_nums)): f_hat, _ = self.next_scale_input(k, f_hat, tokens[k])
-        return f_hat
+        return list(running_sums(self, tokens, n_scales or len(self.patch_nums)))[-1][0]
 
     @torch.no_grad()
     def decode_f_hat(self, f_hat: torch.Tensor) -> torch.Tensor:
@@ -193,36 +231,22 @@ class MultiScaleVQVAE(nn.Module):
     def teacher_forcing_inputs(self, tokens: list[torch.Tensor], check: bool = True) -> torch.Tensor:
         "Inputs of scales 2..K for the transformer: area-downsampled running sums, (B, L - p_1^2, d); check=False in training steps."
         if check: self.check_token_list(tokens)
-        f_hat, inputs = None, []
-        for k in range(len(self.patch_nums) - 1):                 # the last scale's tokens are never an input
-            f_hat, nxt = self.next_scale_input(k, f_hat, tokens[k], check)
-            inputs.append(nxt)
-        return torch.cat(inputs, 1)
+        return torch.cat([nxt for _, nxt in running_sums(self, tokens, len(self.patch_nums) - 1, check)], 1)   # not the last scale
 
     def flatten_tokens(self, tokens: list[torch.Tensor]) -> torch.Tensor:
         "K token maps (B, p_k, p_k) -> (B, L), coarse to fine, each scale in raster order."
-        return torch.cat([rearrange(t, 'b h w -> b (h w)') for t in tokens], 1)
+        return flatten_token_maps(tokens)
 
     def unflatten_tokens(self, tokens_flat: torch.Tensor) -> list[torch.Tensor]:
         "(B, L) -> K token maps (B, p_k, p_k); the inverse of flatten_tokens."
-        L = self.cfg.seq_len
-        if not isinstance(tokens_flat, torch.Tensor) or tokens_flat.ndim != 2 or tokens_flat.shape[1] != L:
-            shape = tuple(tokens_flat.shape) if isinstance(tokens_flat, torch.Tensor) else type(tokens_flat).__name__
-            raise ValueError(f"tokens_flat.shape={shape}: expected (B, {L})")
-        chunks = tokens_flat.split([p * p for p in self.patch_nums], dim=1)
-        return [rearrange(c, 'b (h w) -> b h w', h=p, w=p) for c, p in zip(chunks, self.patch_nums)]
+        return unflatten_token_maps(tokens_flat, self.patch_nums)
 
     @torch.no_grad()
     def residual_norms(self, images: torch.Tensor) -> torch.Tensor:
         "Relative residual ||f - f_hat_k|| / ||f|| after each scale k, averaged over the batch: (K,)."
         check_images(images, self.cfg)
         f = self.encoder(images)
-        tokens = self.quantize(f)[1]
-        f_hat, norms = None, []
-        for k in range(len(self.patch_nums)):
-            f_hat, _ = self.next_scale_input(k, f_hat, tokens[k])
-            norms.append(((f - f_hat).flatten(1).norm(dim=1) / f.flatten(1).norm(dim=1)).mean())
-        return torch.stack(norms)
+        return torch.stack([relative_residual(f, f_hat) for f_hat, _ in running_sums(self, self.quantize(f)[1])])
 
 # %% ../nbs/03_msvq.ipynb #adeb62aa
 def warm_start_from_vqvae(model: MultiScaleVQVAE, vqvae: VQVAE) -> MultiScaleVQVAE:

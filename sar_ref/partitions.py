@@ -17,8 +17,9 @@ from .data import show_heatmap
 __all__ = ['ORDERS', 'INTERVAL_SPECS', 'PRESETS', 'raster_order', 'random_orders', 'fixed_random_order', 'spiral_order',
            'lattice_order', 'lattice_intervals', 'checkerboard_order', 'make_order', 'rank_map', 'check_intervals',
            'ar_intervals', 'equal_intervals', 'cosine_intervals', 'random_intervals', 'truncated_normal',
-           'mar_intervals', 'set_groups', 'set_masks', 'check_order', 'SetPartition', 'make_intervals',
-           'make_partition', 'Preset', 'preset_table', 'inpaint_partition']
+           'mar_intervals', 'set_groups', 'set_masks', 'check_order', 'set_offsets', 'check_n_context', 'prefix_masks',
+           'to_generation_order', 'to_raster', 'SetPartition', 'make_intervals', 'make_partition', 'Preset',
+           'preset_table', 'inpaint_partition']
 
 # %% ../nbs/05_partitions.ipynb #69cc5338
 def _check_grid(h: int, w: int):
@@ -197,6 +198,40 @@ def check_order(order, n: int | None = None) -> torch.Tensor:
                          f"missing {missing}, repeated {repeated}, out of range {[p for p in row if not 0 <= p < n]}")
     return order.long()
 
+# %% ../nbs/05_partitions.ipynb #8fc35a67
+def set_offsets(intervals: list[int]) -> list[int]:
+    "Where each set starts in the ordered sequence, and N: `[0, n_1, n_1 + n_2, ..., N]`."
+    return [sum(intervals[:i]) for i in range(len(intervals) + 1)]
+
+def check_n_context(n_context: int, k: int) -> int:
+    "Return `n_context` after checking 0 <= n_context < K (one set at least is predicted)."
+    if not isinstance(n_context, int) or isinstance(n_context, bool) or not 0 <= n_context < k:
+        raise ValueError(f"n_context={n_context!r}: expected an int with 0 <= n_context < K={k} (one set at least is predicted)")
+    return n_context
+
+def prefix_masks(intervals: list[int], n_sets: int | None = None, device=None):
+    "(m_e, m_ds, m_dc) of the first `n_sets` sets (all by default): the top-left corners of `set_masks(intervals)`."
+    k, offsets = len(intervals), set_offsets(intervals)
+    n_sets = k if n_sets is None else n_sets
+    if not isinstance(n_sets, int) or not 1 <= n_sets <= k: raise ValueError(f"n_sets={n_sets!r}: expected 1 <= n_sets <= K={k}")
+    m_e, m_ds, m_dc = set_masks(intervals, device)
+    n_q, n_kv = offsets[n_sets], 1 + offsets[n_sets - 1]                 # queries of sets <= n_sets; cls + sets < n_sets
+    return m_e[:n_kv, :n_kv], m_ds[:n_q, :n_q], m_dc[:n_q, :n_kv]
+
+def _per_row_index(order: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    "Per-sample positions `(B, N)` on values' device, broadcast over the feature axes of `values` `(B, N, ...)`."
+    idx = order.to(values.device)
+    return idx.reshape(*idx.shape, *[1] * (values.ndim - 2)).expand_as(values)
+
+def to_generation_order(values: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    "Raster-layout values `(B, N, ...)` -> generation order: slot i of row b holds `values[b, order[b, i]]`."
+    return values.gather(1, _per_row_index(order, values))
+
+def to_raster(values: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    "Generation-order values `(B, N, ...)` -> raster layout (the inverse of `to_generation_order`)."
+    return torch.empty_like(values).scatter_(1, _per_row_index(order, values), values)
+
+# %% ../nbs/05_partitions.ipynb #4ba89bd9
 class SetPartition:
     "An order over N positions cut into K sets by output intervals; the first `n_context` sets are given, not predicted."
     def __init__(self, order, intervals, n_context: int = 0, check: bool = True):
@@ -204,9 +239,7 @@ class SetPartition:
         self.order = check_order(order) if check else order   # (N,) or (B, N): position of the i-th generated token
         self.n = self.order.shape[-1]
         self.intervals = check_intervals(intervals, self.n) if check else list(intervals)   # [n_1, ..., n_K]
-        if not isinstance(n_context, int) or isinstance(n_context, bool) or not 0 <= n_context < self.k:
-            raise ValueError(f"n_context={n_context!r}: expected an int with 0 <= n_context < K={self.k} (one set at least is predicted)")
-        self.n_context = n_context
+        self.n_context = check_n_context(n_context, self.k)
 
     @property
     def k(self) -> int: return len(self.intervals)
@@ -214,15 +247,11 @@ class SetPartition:
     @property
     def offsets(self) -> list[int]:
         "Where each set starts in the ordered sequence, and N: `[0, n_1, n_1 + n_2, ..., N]`."
-        return [sum(self.intervals[:i]) for i in range(self.k + 1)]
+        return set_offsets(self.intervals)
 
     def masks(self, n_sets: int | None = None, device=None):
         "(m_e, m_ds, m_dc) for the first `n_sets` sets (all by default): top-left corners of the full masks."
-        n_sets = self.k if n_sets is None else n_sets
-        if not isinstance(n_sets, int) or not 1 <= n_sets <= self.k: raise ValueError(f"n_sets={n_sets!r}: expected 1 <= n_sets <= K={self.k}")
-        m_e, m_ds, m_dc = set_masks(self.intervals, device)
-        n_q, n_kv = self.offsets[n_sets], 1 + self.offsets[n_sets - 1]
-        return m_e[:n_kv, :n_kv], m_ds[:n_q, :n_q], m_dc[:n_q, :n_kv]
+        return prefix_masks(self.intervals, n_sets, device)
 
     def batch_order(self, batch: int) -> torch.Tensor:
         "The order as `(batch, N)` (a shared order is expanded)."
@@ -232,13 +261,11 @@ class SetPartition:
 
     def rearrange(self, tokens: torch.Tensor) -> torch.Tensor:
         "Raster-layout values `(B, N, ...)` -> generation order `(B, N, ...)`."
-        idx = self.batch_order(tokens.shape[0]).to(tokens.device)
-        return tokens.gather(1, idx.reshape(*idx.shape, *[1] * (tokens.ndim - 2)).expand_as(tokens))
+        return to_generation_order(tokens, self.batch_order(tokens.shape[0]))
 
     def unrearrange(self, values: torch.Tensor) -> torch.Tensor:
         "Generation-order values `(B, N, ...)` -> raster layout `(B, N, ...)` (the inverse of `rearrange`)."
-        idx = self.batch_order(values.shape[0]).to(values.device)
-        return torch.empty_like(values).scatter_(1, idx.reshape(*idx.shape, *[1] * (values.ndim - 2)).expand_as(values), values)
+        return to_raster(values, self.batch_order(values.shape[0]))
 
     def set_positions(self, k: int) -> torch.Tensor:
         "Raster positions of set k (1-based): `(n_k,)` or `(B, n_k)`."
@@ -253,8 +280,7 @@ class SetPartition:
         g, _ = set_groups(self.intervals)                         # (N,) set of the i-th generated token
         return g[rank_map(self.order.cpu(), h, w)]
 
-    def __repr__(self):
-        return f"SetPartition(N={self.n}, K={self.k}, intervals={self.intervals}, order {tuple(self.order.shape)}, n_context={self.n_context})"
+    def __repr__(self): return f"SetPartition(N={self.n}, K={self.k}, intervals={self.intervals}, order {tuple(self.order.shape)}, n_context={self.n_context})"
 
 # %% ../nbs/05_partitions.ipynb #4c705016
 INTERVAL_SPECS = ('ar', 'mar', 'lattice', 'equal:K', 'cosine:K', 'random:K', 'random_sorted:K')
@@ -276,6 +302,7 @@ def make_intervals(spec, h: int, w: int, generator: torch.Generator | None = Non
         raise ValueError(f"intervals={spec!r}: expected a list of ints or one of {INTERVAL_SPECS} (K a positive int)")
     return makers[name](int(k)), 0
 
+# %% ../nbs/05_partitions.ipynb #44dcb359
 def make_partition(order, intervals, h: int, w: int, batch: int = 1, generator: torch.Generator | None = None,
                    device: torch.device | str | None = None, check: bool = True) -> SetPartition:
     "A SetPartition from an order (name or tensor) and intervals (spec or list), drawn with `generator`; check=False for named ones in a training step."
@@ -283,6 +310,7 @@ def make_partition(order, intervals, h: int, w: int, batch: int = 1, generator: 
     sizes, n_context = make_intervals(intervals, h, w, generator)
     return SetPartition(order, sizes, n_context, check=check)
 
+# %% ../nbs/05_partitions.ipynb #0f0519de
 @dataclass
 class Preset:
     "How a model's partitions are drawn in training, and the default for sampling."
@@ -322,5 +350,5 @@ def inpaint_partition(known, rest_order: str = 'random', intervals='cosine:8', b
     full = make_order(rest_order, h, w, batch, generator, device).reshape(-1, h * w)        # (B or 1, N)
     rest = full[~flat.to(full.device)[full]].reshape(len(full), h * w - n_known)           # the unknown ones, in that order
     order = torch.cat([flat.nonzero()[:, 0].to(full.device).expand(len(full), n_known), rest], dim=1)
-    sizes, _ = make_intervals(intervals, 1, h * w - n_known, generator)                    # the spec applies to the unknown tokens
+    sizes, _ = make_intervals(intervals, 1, h * w - n_known, generator)                    # the intervals cover the unknown tokens only
     return SetPartition(order if rest_order == 'random' else order[0], [n_known] + sizes, n_context=1)

@@ -38,16 +38,16 @@ from .vqvae import VQVAEConfig, train_perceptual, train_vqvae
 # %% auto #0
 __all__ = ['STAGE_FAMILIES', 'STAGE_KEYS', 'PERCEPTUAL', 'DEFAULT_GUIDANCE', 'BUDGETS', 'METHODS', 'METHOD_NAMES', 'SAMPLERS',
            'GUIDANCE', 'GENERATOR_KINDS', 'SAMPLE_BATCH', 'MAX_GRID_ROWS', 'STAGES', 'ROWS', 'CEILINGS',
-           'TABLE_COLUMNS', 'SPREAD_KEYS', 'default_arg', 'Budget', 'check_int', 'check_budget', 'check_methods',
-           'check_data', 'check_device', 'read_checkpoint', 'load_generator', 'sampler_for', 'default_cfg',
-           'default_cfg_schedule', 'sampler_steps', 'sample_images', 'round_robin_labels', 'class_major_labels',
-           'write_samples_npz', 'first_per_class', 'save_grid', 'up_to_date', 'var_config', 'fmt_config',
-           'train_classifier_stage', 'train_perceptual_stage', 'train_vqvae_stage', 'train_msvq_stage',
+           'TABLE_COLUMNS', 'SPREAD_KEYS', 'default_arg', 'check_recipe', 'Budget', 'check_int', 'check_budget',
+           'check_methods', 'check_data', 'check_device', 'read_checkpoint', 'load_generator', 'sampler_for',
+           'default_cfg', 'default_cfg_schedule', 'sampler_steps', 'sample_images', 'round_robin_labels',
+           'class_major_labels', 'write_samples_npz', 'first_per_class', 'save_grid', 'up_to_date', 'var_config',
+           'fmt_config', 'train_classifier_stage', 'train_perceptual_stage', 'train_vqvae_stage', 'train_msvq_stage',
            'train_var_stage', 'train_fmt_stage', 'Stage', 'Row', 'run_stage', 'device_label', 'measure', 'measure_row',
-           'measure_floor', 'reference_n', 'reference_row', 'measure_ceiling', 'format_cell', 'results_markdown',
-           'combine_runs', 'write_results', 'run_identity', 'check_demo_args', 'run_demo']
+           'reference_n', 'reference_row', 'measure_floor', 'measure_ceiling', 'format_cell', 'results_markdown',
+           'write_results', 'combine_runs', 'run_identity', 'check_demo_args', 'run_demo']
 
-# %% ../nbs/09_experiments.ipynb #416117b3
+# %% ../nbs/09_experiments.ipynb #6ec9c818
 def default_arg(fn: Callable, name: str):
     "The default value of `fn`'s parameter `name`."
     return inspect.signature(fn).parameters[name].default
@@ -55,6 +55,18 @@ def default_arg(fn: Callable, name: str):
 STAGE_FAMILIES = ('classifier', 'perceptual', 'vqvae', 'msvq', 'var', 'fmt')   # the keys of a recipe's per-stage settings
 STAGE_KEYS = ('steps', 'batch_size', 'lr', 'perceptual', 'cfg')                 # what a recipe may set for a stage
 
+def check_recipe(stages: dict, guidance: dict):
+    "A ValueError naming the first per-stage setting or guidance entry a recipe may not hold."
+    for fam, kw in stages.items():
+        if fam not in STAGE_FAMILIES: raise ValueError(f"stages: {fam!r} is not a stage; expected one of {STAGE_FAMILIES}")
+        if bad := set(kw) - set(STAGE_KEYS): raise ValueError(f"stages[{fam!r}]: {sorted(bad)}; expected keys of {STAGE_KEYS}")
+    for kind, g in guidance.items():
+        ok = (isinstance(g, (tuple, list)) and len(g) == 2 and isinstance(g[0], (int, float)) and not isinstance(g[0], bool)
+              and g[0] >= 0 and g[1] in ('linear', 'constant'))
+        if kind not in ('var', 'fmt') or not ok:
+            raise ValueError(f"guidance[{kind!r}]={g!r}: expected 'var' or 'fmt' -> (scale >= 0, 'linear' or 'constant')")
+
+# %% ../nbs/09_experiments.ipynb #40a58105
 @dataclass
 class Budget:
     "A recipe: how long each stage of the main job trains, with which batch, learning rate and model sizes, and how many samples it draws; `None` means the train_* function's own default."
@@ -73,15 +85,7 @@ class Budget:
     stages: dict = field(default_factory=dict)   # per stage family: any of STAGE_KEYS; 'cfg' holds model-size fields
     guidance: dict = field(default_factory=dict) # 'var' / 'fmt': (scale, schedule) the rows are sampled with; else GUIDANCE's
 
-    def __post_init__(self):
-        for fam, kw in self.stages.items():
-            if fam not in STAGE_FAMILIES: raise ValueError(f"stages: {fam!r} is not a stage; expected one of {STAGE_FAMILIES}")
-            if bad := set(kw) - set(STAGE_KEYS): raise ValueError(f"stages[{fam!r}]: {sorted(bad)}; expected keys of {STAGE_KEYS}")
-        for kind, g in self.guidance.items():
-            ok = (isinstance(g, (tuple, list)) and len(g) == 2 and isinstance(g[0], (int, float)) and not isinstance(g[0], bool)
-                  and g[0] >= 0 and g[1] in ('linear', 'constant'))
-            if kind not in ('var', 'fmt') or not ok:
-                raise ValueError(f"guidance[{kind!r}]={g!r}: expected 'var' or 'fmt' -> (scale >= 0, 'linear' or 'constant')")
+    def __post_init__(self): check_recipe(self.stages, self.guidance)
 
     def train_steps(self, train_fn: Callable, family: str | None = None) -> int:
         "Steps for a train_* function: the stage's own count, else the budget's fixed count, else the function's default times step_scale."
@@ -101,7 +105,6 @@ class Budget:
         "The guidance (scale, schedule) the main job samples a 'var' or 'fmt' generator with: the recipe's, else its sampler's default."
         return tuple(self.guidance.get(kind, GUIDANCE[kind]))
 
-
 # %% ../nbs/09_experiments.ipynb #30058d65
 PERCEPTUAL = dict(perceptual=1.0)   # both tokenizers: MSE + 1.0 x the perceptual loss (notebook 02's ablation)
 # The default recipe's guidance, chosen on the validation reference over two training seeds of this recipe
@@ -117,7 +120,7 @@ BUDGETS = {b.name: b for b in (
     Budget('long', 'the default models trained 2x (tokenizers) to 5x (generators) longer: about 2 hours of one CPU core, estimated',
            stages={'vqvae': dict(steps=1600, **PERCEPTUAL), 'msvq': dict(steps=600, **PERCEPTUAL),
                    'var': dict(steps=3000), 'fmt': dict(steps=4000)}),
-    Budget('gpu', 'larger models, batches of 256, 10-25x the default epochs: sized for one H100/H200 in about 10 minutes',
+    Budget('gpu', 'larger models, batches of 256, 20-31x the default epochs: sized for one H100/H200 in about 10 minutes',
            stages={'vqvae': dict(steps=4000, batch_size=256, cfg=dict(channels=(32, 64, 128)), **PERCEPTUAL),
                    'msvq': dict(steps=1500, batch_size=256, **PERCEPTUAL),
                    'var': dict(steps=6000, batch_size=256, lr=1e-3, cfg=dict(depth=8, width=256, n_heads=8)),
@@ -405,7 +408,7 @@ def run_stage(stage: Stage, run: Path, b: Budget, device: torch.device, seed: in
     for name in CHECKPOINT_NAMES: (work / name).unlink(missing_ok=True)     # the finished model checkpoint replaces them
     return {'seconds': seconds, 'resumed_at_step': start, 'device': str(device)}
 
-# %% ../nbs/09_experiments.ipynb #e7d1491e
+# %% ../nbs/09_experiments.ipynb #1d5a3fc7
 def device_label(device: torch.device) -> str:
     "Where a draw ran, as the tables show it: 'cuda:0', or 'cpu x4' with torch's CPU threads."
     return f'cpu x{torch.get_num_threads()}' if device.type == 'cpu' else str(device)
@@ -423,6 +426,7 @@ def measure(model: nn.Module, labels: torch.Tensor, classifier: nn.Module, real_
             'cfg': cfg, 'cfg_schedule': cfg_schedule, 'order': order, 'intervals': intervals,
             **evaluate_samples(images, labels, classifier=classifier, real_feats=real_feats)}, images
 
+# %% ../nbs/09_experiments.ipynb #7f4714c0
 def measure_row(row: Row, run: Path, b: Budget, classifier: Callable, device: torch.device, seed: int = 0,
                 cfg: float | None = None, kv_cache: bool = True, progress: bool = True, class_names=CLASS_NAMES) -> dict:
     "Measure `row` (class-major, b.per_class per class) from the run folder and write its npz and grid; its metrics."
@@ -437,17 +441,7 @@ def measure_row(row: Row, run: Path, b: Budget, classifier: Callable, device: to
               title=f"{METHOD_NAMES[row.method]}, {metrics['steps']} steps", class_names=class_names)
     return {'method': METHOD_NAMES[row.method], 'key': row.key, **metrics}
 
-def measure_floor(run: Path, b: Budget, classifier: Callable, data: ImageDataset | None = None) -> dict:
-    "The real-data floor at the rows' sample count, or all held-out images if fewer (held-out real images as samples), and their grid."
-    clf, real_feats = classifier()
-    data = as_dataset(data)
-    x, y = held_out_images(data)
-    k = min([b.grid_per_class] + [int((y == c).sum()) for c in range(data.n_classes)])     # a full grid: k of every class
-    firsts = torch.cat([torch.nonzero(y == c)[:k, 0] for c in range(data.n_classes)])
-    if k: save_grid(x[firsts], k, run / 'grids' / 'real.png', title='real (held out)', class_names=data.class_names)
-    return reference_row('real data (floor)', 'real',
-                         real_data_floor(reference_n(b, data), classifier=clf, real_feats=real_feats, data=data))
-
+# %% ../nbs/09_experiments.ipynb #bbddec0f
 CEILINGS = (('VQ-VAE', 'vqvae.pt', ('AR', 'MAR', 'SAR-TS')), ('multi-scale', 'msvq.pt', ('VAR',)))   # tokenizer, its generators
 
 def reference_n(b: Budget, data: ImageDataset) -> int:
@@ -459,6 +453,17 @@ def reference_row(method: str, key: str, metrics: dict) -> dict:
     return {'method': method, 'key': key, **dict.fromkeys(('steps', 'parameters', 'seconds_per_image', 'device', 'sampler', 'cfg',
                                                             'cfg_schedule', 'order', 'intervals')), **metrics}
 
+def measure_floor(run: Path, b: Budget, classifier: Callable, data: ImageDataset | None = None) -> dict:
+    "The real-data floor at the rows' sample count, or all held-out images if fewer (held-out real images as samples), and their grid."
+    clf, real_feats = classifier()
+    data = as_dataset(data)
+    x, y = held_out_images(data)
+    k = min([b.grid_per_class] + [int((y == c).sum()) for c in range(data.n_classes)])     # a full grid: k of every class
+    firsts = torch.cat([torch.nonzero(y == c)[:k, 0] for c in range(data.n_classes)])
+    if k: save_grid(x[firsts], k, run / 'grids' / 'real.png', title='real (held out)', class_names=data.class_names)
+    return reference_row('real data (floor)', 'real',
+                         real_data_floor(reference_n(b, data), classifier=clf, real_feats=real_feats, data=data))
+
 def measure_ceiling(run: Path, b: Budget, classifier: Callable, data: ImageDataset, name: str, ckpt: str) -> dict:
     "A tokenizer's ceiling at the rows' sample count: its reconstructions of the floor's own images, scored like samples."
     clf, real_feats = classifier()
@@ -466,7 +471,7 @@ def measure_ceiling(run: Path, b: Budget, classifier: Callable, data: ImageDatas
     return reference_row(f'{name} reconstructions (ceiling)', f'ceiling_{Path(ckpt).stem}',
                          tokenizer_ceiling(tok, reference_n(b, data), classifier=clf, real_feats=real_feats, data=data))
 
-# %% ../nbs/09_experiments.ipynb #dd0fa22e
+# %% ../nbs/09_experiments.ipynb #62cc57e6
 TABLE_COLUMNS = (('method', 'method'), ('steps', 'steps'), ('parameters', 'parameters'), ('s/image', 'seconds_per_image'),
                  ('device', 'device'), ('sampler', 'sampler'), ('FD', 'fd'), ('accuracy', 'accuracy'),
                  ('precision', 'precision'), ('recall', 'recall'), ('n', 'n'))
@@ -488,6 +493,24 @@ def results_markdown(rows: list[dict]) -> str:
     lines += ['| ' + ' | '.join(cell(r, k) for _, k in TABLE_COLUMNS) + ' |' for r in rows]
     return '\n'.join(lines)
 
+# %% ../nbs/09_experiments.ipynb #70c97040
+def write_results(run: Path, rows: list[dict], meta: dict) -> str:
+    "Write results.md, results.csv and metrics.json into the run folder; returns the markdown table."
+    table = results_markdown(rows)
+    n = next((r['n'] for r in rows), 0)
+    (run / 'results.md').write_text(
+        f"{meta.get('data_name', 'fashion_mnist')}, budget `{meta['budget']}`, {n} class-conditional samples per row (equal per class) against the "
+        f"{rows[-1].get('n_real', '')} test images; FD in the evaluation classifier's feature space (lower is better), "
+        f"accuracy = the classifier's on the samples; the rows 'reconstructions (ceiling)' score the tokenizers' reconstructions "
+        f"of the floor's images (the best a generator over their tokens could do); the last row is the real-data floor.\n\n{table}\n")
+    with open(run / 'results.csv', 'w', newline='') as f:
+        w = csv.writer(f)
+        w.writerow([k for _, k in TABLE_COLUMNS] + ['cfg', 'intervals'])
+        for r in rows: w.writerow([r.get(k) for _, k in TABLE_COLUMNS] + [r.get('cfg'), r.get('intervals')])
+    _write_json(run / 'metrics.json', {**meta, 'rows': rows})
+    return table
+
+# %% ../nbs/09_experiments.ipynb #164779c6
 SPREAD_KEYS = ('seconds_per_image', 'fd', 'accuracy', 'precision', 'recall')
 
 def combine_runs(runs) -> list[dict]:
@@ -506,22 +529,6 @@ def combine_runs(runs) -> list[dict]:
             row[m], row[m + '_std'] = (float(np.mean(v)), float(np.std(v, ddof=1))) if len(v) == len(tables) else (None, None)
         out.append({**row, 'runs': len(tables)})
     return out
-
-def write_results(run: Path, rows: list[dict], meta: dict) -> str:
-    "Write results.md, results.csv and metrics.json into the run folder; returns the markdown table."
-    table = results_markdown(rows)
-    n = next((r['n'] for r in rows), 0)
-    (run / 'results.md').write_text(
-        f"{meta.get('data_name', 'fashion_mnist')}, budget `{meta['budget']}`, {n} class-conditional samples per row (equal per class) against the "
-        f"{rows[-1].get('n_real', '')} test images; FD in the evaluation classifier's feature space (lower is better), "
-        f"accuracy = the classifier's on the samples; the rows 'reconstructions (ceiling)' score the tokenizers' reconstructions "
-        f"of the floor's images (the best a generator over their tokens could do); the last row is the real-data floor.\n\n{table}\n")
-    with open(run / 'results.csv', 'w', newline='') as f:
-        w = csv.writer(f)
-        w.writerow([k for _, k in TABLE_COLUMNS] + ['cfg', 'intervals'])
-        for r in rows: w.writerow([r.get(k) for _, k in TABLE_COLUMNS] + [r.get('cfg'), r.get('intervals')])
-    _write_json(run / 'metrics.json', {**meta, 'rows': rows})
-    return table
 
 # %% ../nbs/09_experiments.ipynb #a1269ada
 def run_identity(b: Budget, seed: int, data: ImageDataset) -> dict:

@@ -38,8 +38,10 @@ __all__ = ['PRECISIONS', 'SCHEDULES', 'NO_DECAY_MODULES', 'NO_DECAY_KEYWORDS', '
            'ShardedBatchSampler', 'train_loader', 'BatchStream', 'get_rng_state', 'set_rng_state', 'preserved_rng',
            'CheckpointError', 'atomic_save', 'load_checkpoint', 'load_latest_checkpoint', 'register_model',
            'model_meta', 'config_from_dict', 'build_model', 'save_model', 'load_model', 'init_distributed',
-           'LossModule', 'to_device', 'scalar_metrics', 'batch_len', 'read_metrics', 'write_metrics', 'plot_history',
-           'save_samples', 'FitResult', 'make_checkpoint', 'restore_checkpoint', 'fit']
+           'LossModule', 'to_device', 'scalar_metrics', 'batch_len', 'read_metrics', 'write_metrics', 'LogWindow',
+           'progress_fields', 'plot_history', 'save_samples', 'accumulate_gradients', 'optimizer_step',
+           'make_checkpoint', 'save_checkpoint', 'restore_checkpoint', 'resume_checkpoint', 'restart_log',
+           'wrap_for_training', 'check_fit_args', 'FitResult', 'fit']
 
 # %% ../nbs/01_training.ipynb #192c575c
 PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
@@ -335,6 +337,7 @@ def config_from_dict(cfg_cls: type, d: dict):
         kw[f.name] = config_from_dict(type(proto), d[f.name]) if nested else d[f.name]
     return cfg_cls(**kw)
 
+# %% ../nbs/01_training.ipynb #eefee0dd
 def build_model(meta: dict) -> nn.Module:
     "A new model of the kind and config that `model_meta` recorded (weights at their initial values)."
     kind = meta.get('kind')
@@ -427,6 +430,44 @@ def write_metrics(path: str | Path, rows: list[dict], append: bool = True):
     tmp = path.with_name(path.name + '.tmp')
     tmp.write_text(text); os.replace(tmp, path)
 
+# %% ../nbs/01_training.ipynb #715037b6
+class LogWindow:
+    "What `fit` logs between two rows: losses and metrics kept on the device, averaged once per row (over steps and ranks)."
+    def __init__(self, device: torch.device, world_size: int = 1, tokens_per_sample: int | None = None):
+        self.device, self.world_size, self.tokens_per_sample = device, world_size, tokens_per_sample
+        self.reset()
+
+    def reset(self):
+        "Start a new row."
+        self.window, self.n_samples, self.t0 = [], 0, time.perf_counter()
+
+    def add(self, loss: torch.Tensor, metrics: dict, batch_size: int):
+        "One micro-batch of this process: its loss, its `compute_loss` metrics and its size."
+        self.window.append({'loss': loss.detach(), **scalar_metrics(metrics)})
+        self.n_samples += batch_size * self.world_size
+
+    def add_grad_norm(self, grad_norm: torch.Tensor):
+        "The step's gradient norm: once per step, not per micro-batch."
+        self.window[-1]['grad_norm'] = grad_norm
+
+    def row(self, step: int, epoch: int, lr: float) -> dict:
+        "The means since the last row over every process, with throughput; starts a new row."
+        keys = list(dict.fromkeys(k for w in self.window for k in w))
+        means = torch.stack([torch.stack([w[k].float().to(self.device) for w in self.window if k in w]).mean() for k in keys])
+        if self.world_size > 1: dist.all_reduce(means); means /= self.world_size
+        dt = time.perf_counter() - self.t0
+        row = {'step': step, 'epoch': epoch, **dict(zip(keys, means.tolist())), 'lr': lr, 'samples_per_s': self.n_samples / dt}
+        if self.tokens_per_sample: row['tokens_per_s'] = self.n_samples * self.tokens_per_sample / dt
+        if not math.isfinite(row['loss']):
+            raise FloatingPointError(f"loss={row['loss']} at step {step}: lower lr, check the data, or use bf16 instead of fp16")
+        self.reset()
+        return row
+
+def progress_fields(row: dict) -> dict:
+    "The progress bar's summary of a log row: loss, lr and throughput."
+    return {'loss': f"{row['loss']:.4g}", 'lr': f"{row['lr']:.2e}", 'img/s': f"{row['samples_per_s']:.0f}",
+            **({'tok/s': f"{row['tokens_per_s']:.0f}"} if 'tokens_per_s' in row else {})}
+
 # %% ../nbs/01_training.ipynb #72f40ce9
 NOT_PLOTTED = ('step', 'epoch', 'time', 'samples_per_s', 'tokens_per_s')
 
@@ -462,29 +503,50 @@ def save_samples(sample_fn, model: nn.Module, path: str | Path) -> Path:
     plt.close(fig)
     return Path(path)
 
-# %% ../nbs/01_training.ipynb #d06f00eb
-@dataclass
-class FitResult:
-    "What `fit` returns: the trained model, its EMA copy (or None), the logged rows and the final step."
-    model: nn.Module
-    ema: nn.Module | None
-    history: list[dict]
-    step: int
-    out_dir: Path | None = None
+# %% ../nbs/01_training.ipynb #4966263d
+def accumulate_gradients(net: nn.Module, ddp: DDP | None, stream: BatchStream, scaler: torch.amp.GradScaler,
+                         cfg: TrainConfig, device: torch.device, precision: str, log: LogWindow):
+    "Forward and backward over cfg.grad_accum micro-batches, each logged; DDP all-reduces the gradients on the last only."
+    for micro in range(cfg.grad_accum):
+        batch = to_device(next(stream), device)
+        last_micro = micro == cfg.grad_accum - 1
+        with contextlib.nullcontext() if ddp is None or last_micro else ddp.no_sync():
+            with autocast(device, precision): loss, metrics = net(batch)
+            scaler.scale(loss / cfg.grad_accum).backward()       # the gradients add up: of the mean over micro-batches
+        log.add(loss, metrics, batch_len(batch))
 
-    @property
-    def sampling_model(self) -> nn.Module:
-        "The weights to sample with: the EMA when there is one."
-        return self.ema if self.ema is not None else self.model
+def optimizer_step(opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, params: list, grad_clip: float) -> torch.Tensor | None:
+    "Unscale and clip the gradients, step, zero them; returns the norm before clipping (None when grad_clip=0)."
+    grad_norm = None
+    if grad_clip > 0:
+        scaler.unscale_(opt)
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    scaler.step(opt)
+    scaler.update()
+    opt.zero_grad(set_to_none=True)
+    return grad_norm
 
-FREE_ON_RESUME = ('steps', 'log_every', 'ckpt_every', 'sample_every', 'out_dir', 'progress', 'resume')   # may change on resume
-
+# %% ../nbs/01_training.ipynb #2ed9b53f
 def make_checkpoint(model, ema, opt, scaler, stream, step, cfg, rng_states) -> dict:
     "Everything a resume needs, as tensors and plain containers."
     return {'format': 'sar_ref.fit.v1', **model_meta(model), 'model': model.state_dict(),
             'ema': ema.state_dict() if ema is not None else None, 'optimizer': opt.state_dict(),
             'scaler': scaler.state_dict(), 'step': step, 'data': stream.state_dict(), 'rng': rng_states,
             'train_config': asdict(cfg)}
+
+def save_checkpoint(out_dir: Path, model, ema, opt, scaler, stream, step: int, cfg: TrainConfig, rank: int = 0,
+                    world_size: int = 1):
+    "Write out_dir/last.pt from rank 0 (the old one becomes prev.pt), with the random states of every process."
+    rng_states = [get_rng_state()]
+    if world_size > 1:
+        rng_states = [None] * world_size
+        dist.all_gather_object(rng_states, get_rng_state())     # every process takes part; rank 0 writes
+    if rank == 0:
+        atomic_save(make_checkpoint(model, ema, opt, scaler, stream, step, cfg, rng_states),
+                    out_dir / CHECKPOINT_NAMES[0], keep_previous=out_dir / CHECKPOINT_NAMES[1])
+
+# %% ../nbs/01_training.ipynb #ca5b06c5
+FREE_ON_RESUME = ('steps', 'log_every', 'ckpt_every', 'sample_every', 'out_dir', 'progress', 'resume')   # may change on resume
 
 def restore_checkpoint(ckpt: dict, model, ema, opt, scaler, stream, cfg, rank: int, world_size: int) -> int:
     "Load a `make_checkpoint` dict into the training state; returns the step to continue from."
@@ -500,18 +562,56 @@ def restore_checkpoint(ckpt: dict, model, ema, opt, scaler, stream, cfg, rank: i
     else: warnings.warn(f"checkpoint from {len(ckpt['rng'])} process(es), now {world_size}: random states are re-seeded")
     return ckpt['step']
 
+def resume_checkpoint(out_dir: Path | None, resume: bool, resume_from: str | Path | None) -> dict | None:
+    "The checkpoint a run continues from: `resume_from`, else (with `resume`) the newest good one in `out_dir`, else None."
+    if resume_from is not None: return load_checkpoint(resume_from)
+    return load_latest_checkpoint(out_dir)[1] if resume else None
+
+def restart_log(out_dir: Path, step: int | None) -> list[dict]:
+    "Rewrite out_dir/metrics.jsonl with its rows up to `step` (a resumed run), or empty (None: a fresh run); returns them."
+    history = [r for r in read_metrics(out_dir) if r['step'] <= step] if step is not None else []
+    write_metrics(out_dir / 'metrics.jsonl', history, append=False)
+    return history
+
+# %% ../nbs/01_training.ipynb #ed619ee2
+def wrap_for_training(model: nn.Module, cfg: TrainConfig, device: torch.device, world_size: int = 1) -> tuple[nn.Module, DDP | None]:
+    "What runs forward and backward (LossModule, in DDP across processes, then torch.compile) and the DDP module, or None."
+    net, ddp = LossModule(model), None
+    if world_size > 1:
+        net = ddp = DDP(net, device_ids=[device.index] if device.type == 'cuda' else None,
+                        find_unused_parameters=cfg.find_unused_parameters)
+    return (torch.compile(net) if cfg.compile else net), ddp
+
+def check_fit_args(model: nn.Module, cfg: TrainConfig, resume: bool, resume_from, sample_fn):
+    "The errors `fit` raises before it starts: no compute_loss, a resume with nowhere to resume from, samples with no sample_fn."
+    if not callable(getattr(model, 'compute_loss', None)):
+        raise TypeError(f"model: {type(model).__name__} needs a compute_loss(batch) -> (loss, metrics) method")
+    if resume and not cfg.out_dir and resume_from is None: raise ValueError("resume=True: needs cfg.out_dir (or resume_from=path)")
+    if cfg.sample_every and sample_fn is None: raise ValueError(f"sample_every={cfg.sample_every}: needs sample_fn")
+
+@dataclass
+class FitResult:
+    "What `fit` returns: the trained model, its EMA copy (or None), the logged rows and the final step."
+    model: nn.Module
+    ema: nn.Module | None
+    history: list[dict]
+    step: int
+    out_dir: Path | None = None
+
+    @property
+    def sampling_model(self) -> nn.Module:
+        "The weights to sample with: the EMA when there is one."
+        return self.ema if self.ema is not None else self.model
+
+# %% ../nbs/01_training.ipynb #d06f00eb
 def fit(model: nn.Module, data, cfg: TrainConfig | None = None, device=None, *, resume: bool = False,
         resume_from: str | Path | None = None, sample_fn=None) -> FitResult:
     "Train `model` (with `compute_loss(batch) -> (loss, metrics)`) on `data` (a DataLoader or tensors) for cfg.steps steps."
     cfg = cfg or TrainConfig()
-    if not callable(getattr(model, 'compute_loss', None)):
-        raise TypeError(f"model: {type(model).__name__} needs a compute_loss(batch) -> (loss, metrics) method")
+    resume = resume or cfg.resume                            # cfg.resume lets train_* functions resume through **train_kw
+    check_fit_args(model, cfg, resume, resume_from, sample_fn)
     model = getattr(model, '_orig_mod', model)             # a torch.compile'd model: train the original (use cfg.compile)
     out_dir = Path(cfg.out_dir) if cfg.out_dir else None
-    resume = resume or cfg.resume                            # cfg.resume lets train_* functions resume through **train_kw
-    if resume and out_dir is None and resume_from is None: raise ValueError("resume=True: needs cfg.out_dir (or resume_from=path)")
-    if cfg.sample_every and sample_fn is None: raise ValueError(f"sample_every={cfg.sample_every}: needs sample_fn")
-
     # 1. setup
     rank, world_size, device, created_group = init_distributed(device)
     is_main = rank == 0
@@ -525,71 +625,29 @@ def fit(model: nn.Module, data, cfg: TrainConfig | None = None, device=None, *, 
     seed_everything(cfg.seed + rank)
     step, history = 0, []
     if is_main and out_dir is not None: out_dir.mkdir(parents=True, exist_ok=True)
-
     # 2. resume
-    ckpt = load_checkpoint(resume_from) if resume_from is not None else (load_latest_checkpoint(out_dir)[1] if resume else None)
+    ckpt = resume_checkpoint(out_dir, resume, resume_from)
     if ckpt is not None: step = restore_checkpoint(ckpt, model, ema, opt, scaler, stream, cfg, rank, world_size)
-    if is_main and out_dir is not None:            # the log continues from the checkpoint's step (or starts afresh)
-        history = [r for r in read_metrics(out_dir) if r['step'] <= step] if ckpt is not None else []
-        write_metrics(out_dir / 'metrics.jsonl', history, append=False)
-
-    # 3. wrap: what runs the forward and backward
-    net = LossModule(model)
-    if world_size > 1: net = DDP(net, device_ids=[device.index] if device.type == 'cuda' else None,
-                                 find_unused_parameters=cfg.find_unused_parameters)
-    ddp = net
-    if cfg.compile: net = torch.compile(net)
+    if is_main and out_dir is not None: history = restart_log(out_dir, step if ckpt is not None else None)
+    # 3. wrap
+    net, ddp = wrap_for_training(model, cfg, device, world_size)
     params = [p for p in model.parameters() if p.requires_grad]
-    tokens_per_sample = getattr(model, 'tokens_per_sample', None)
-
-    # 4. train
     bar = tqdm(total=cfg.steps, initial=step, disable=not (is_main and cfg.progress), dynamic_ncols=True, mininterval=2)
-    window, n_samples, t0 = [], 0, time.perf_counter()
-    while step < cfg.steps:
+    log = LogWindow(device, world_size, getattr(model, 'tokens_per_sample', None))
+    while step < cfg.steps:                                  # 4. one step
         lr = cfg.lr * lr_factor(step, cfg)
         for group in opt.param_groups: group['lr'] = lr
-        for micro in range(cfg.grad_accum):
-            batch = to_device(next(stream), device)
-            last_micro = micro == cfg.grad_accum - 1
-            with contextlib.nullcontext() if world_size == 1 or last_micro else ddp.no_sync():
-                with autocast(device, precision): loss, metrics = net(batch)
-                scaler.scale(loss / cfg.grad_accum).backward()
-            window.append({'loss': loss.detach(), **scalar_metrics(metrics)})
-            n_samples += batch_len(batch) * world_size
-        if cfg.grad_clip > 0:
-            scaler.unscale_(opt)
-            window[-1]['grad_norm'] = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        scaler.step(opt)
-        scaler.update()
-        opt.zero_grad(set_to_none=True)
+        accumulate_gradients(net, ddp, stream, scaler, cfg, device, precision, log)
+        if (grad_norm := optimizer_step(opt, scaler, params, cfg.grad_clip)) is not None: log.add_grad_norm(grad_norm)
         if ema is not None: ema_update(ema, model, ema_decay_at(step, cfg.ema_decay))
-        step += 1
-        bar.update(1)
-
+        step += 1; bar.update(1)
         # 5. log, checkpoint, sample
         if step % cfg.log_every == 0 or step == cfg.steps:
-            keys = list(dict.fromkeys(k for w in window for k in w))     # grad_norm: once per step, not per micro-batch
-            means = torch.stack([torch.stack([w[k].float().to(device) for w in window if k in w]).mean() for k in keys])
-            if world_size > 1: dist.all_reduce(means); means /= world_size
-            dt = time.perf_counter() - t0
-            row = {'step': step, 'epoch': stream.epoch, **dict(zip(keys, means.tolist())), 'lr': lr,
-                   'samples_per_s': n_samples / dt}
-            if tokens_per_sample: row['tokens_per_s'] = n_samples * tokens_per_sample / dt
-            if not math.isfinite(row['loss']):
-                raise FloatingPointError(f"loss={row['loss']} at step {step}: lower lr, check the data, or use bf16 instead of fp16")
-            history.append(row)
+            history.append(row := log.row(step, stream.epoch, lr))
             if is_main and out_dir is not None: write_metrics(out_dir / 'metrics.jsonl', [row])
-            bar.set_postfix(loss=f"{row['loss']:.4g}", lr=f'{lr:.2e}', **{'img/s': f'{row["samples_per_s"]:.0f}'},
-                            **({'tok/s': f"{row['tokens_per_s']:.0f}"} if tokens_per_sample else {}), refresh=False)
-            window, n_samples, t0 = [], 0, time.perf_counter()
+            bar.set_postfix(progress_fields(row), refresh=False)
         if out_dir is not None and (cfg.ckpt_every and step % cfg.ckpt_every == 0 or step == cfg.steps):
-            rng_states = [get_rng_state()]
-            if world_size > 1:
-                rng_states = [None] * world_size
-                dist.all_gather_object(rng_states, get_rng_state())
-            if is_main:
-                atomic_save(make_checkpoint(model, ema, opt, scaler, stream, step, cfg, rng_states),
-                            out_dir / CHECKPOINT_NAMES[0], keep_previous=out_dir / CHECKPOINT_NAMES[1])
+            save_checkpoint(out_dir, model, ema, opt, scaler, stream, step, cfg, rank, world_size)
         if sample_fn is not None and cfg.sample_every and step % cfg.sample_every == 0 and is_main and out_dir is not None:
             save_samples(sample_fn, ema if ema is not None else model, out_dir / f'samples_{step:06d}.png')
     bar.close()

@@ -23,11 +23,11 @@ from .training import TrainConfig, build_model, fit, load_model, model_meta, reg
 
 # %% auto #0
 __all__ = ['CFG_SCHEDULES', 'VAR_CFG', 'VAR_CFG_SCHEDULE', 'VAR_CHECKPOINT', 'scale_levels', 'block_causal_mask', 'KVCache',
-           'ModelCache', 'ready_cache', 'Attention', 'MLP', 'AdaLNBlock', 'AdaLNHead', 'VARConfig', 'drop_class_labels',
-           'TokenGenerator', 'VAR', 'top_k_top_p_filter', 'sample_tokens', 'check_sampling_args', 'guidance_scale',
-           'guide', 'with_null_class', 'eval_mode', 'generate_steps', 'generate', 'keep_masks', 'box_mask', 'edit',
-           'tokenize_dataset', 'tokenizer_digest', 'tokenized_dataset', 'default_tokenizer', 'train_var',
-           'evaluate_var']
+           'ModelCache', 'ready_cache', 'Attention', 'MLP', 'AdaLNBlock', 'AdaLNHead', 'check_var_config', 'VARConfig',
+           'drop_class_labels', 'TokenGenerator', 'init_var_weights', 'var_forward', 'var_loss', 'VAR',
+           'top_k_top_p_filter', 'sample_tokens', 'check_sampling_args', 'guidance_scale', 'guide', 'with_null_class',
+           'eval_mode', 'generate_steps', 'generate', 'keep_masks', 'box_mask', 'edit', 'tokenize_dataset',
+           'tokenizer_digest', 'tokenized_dataset', 'default_tokenizer', 'train_var', 'evaluate_var']
 
 # %% ../nbs/04_var.ipynb #bbc1f293
 def scale_levels(patch_nums) -> torch.Tensor:
@@ -206,6 +206,20 @@ class AdaLNHead(nn.Module):
         scale, shift = rearrange(self.ada_lin(cond), 'b (two c) -> two b 1 c', two=2)
         return self.out(self.norm(x) * (1 + scale) + shift)
 
+# %% ../nbs/04_var.ipynb #5a6bc2f8
+def check_var_config(cfg) -> None:
+    "Raise a ValueError naming the first field of a VARConfig that is out of range."
+    for name in ('vocab_size', 'z_dim', 'n_classes', 'depth', 'width', 'n_heads'):
+        v = getattr(cfg, name)
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0: raise ValueError(f"{name}={v!r}: expected a positive int")
+    if not cfg.patch_nums or any(not isinstance(p, int) or p <= 0 for p in cfg.patch_nums):
+        raise ValueError(f"patch_nums={cfg.patch_nums!r}: expected a non-empty tuple of positive ints")
+    if cfg.width % cfg.n_heads: raise ValueError(f"n_heads={cfg.n_heads}: must divide width={cfg.width}")
+    if not 0 <= cfg.class_dropout <= 1: raise ValueError(f"class_dropout={cfg.class_dropout!r}: expected a probability in [0, 1]")
+    s = cfg.attn_scale
+    if s is not None and (isinstance(s, bool) or not isinstance(s, (int, float)) or not s > 0):
+        raise ValueError(f"attn_scale={s!r}: expected None or a number > 0")
+
 # %% ../nbs/04_var.ipynb #558f6e9e
 @dataclass
 class VARConfig:
@@ -227,16 +241,7 @@ class VARConfig:
 
     def __post_init__(self):
         self.patch_nums = tuple(self.patch_nums)
-        for name in ('vocab_size', 'z_dim', 'n_classes', 'depth', 'width', 'n_heads'):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0: raise ValueError(f"{name}={v!r}: expected a positive int")
-        if not self.patch_nums or any(not isinstance(p, int) or p <= 0 for p in self.patch_nums):
-            raise ValueError(f"patch_nums={self.patch_nums!r}: expected a non-empty tuple of positive ints")
-        if self.width % self.n_heads: raise ValueError(f"n_heads={self.n_heads}: must divide width={self.width}")
-        if not 0 <= self.class_dropout <= 1: raise ValueError(f"class_dropout={self.class_dropout!r}: expected a probability in [0, 1]")
-        s = self.attn_scale
-        if s is not None and (isinstance(s, bool) or not isinstance(s, (int, float)) or not s > 0):
-            raise ValueError(f"attn_scale={s!r}: expected None or a number > 0")
+        check_var_config(self)
 
     @classmethod
     def tiny(cls, **kw) -> VARConfig:
@@ -245,7 +250,7 @@ class VARConfig:
 
     @classmethod
     def fashion(cls, **kw) -> VARConfig:
-        "The defaults: Fashion-MNIST on a 2-core CPU in about 3 minutes."
+        "The defaults: Fashion-MNIST on a 2-core CPU in a few minutes."
         return cls(**kw)
 
     @classmethod
@@ -298,6 +303,56 @@ class TokenGenerator(nn.Module):
     @property
     def device(self) -> torch.device: return self.class_emb.weight.device
 
+# %% ../nbs/04_var.ipynb #ce2ef760
+@torch.no_grad()
+def init_var_weights(model: VAR, init_adaln: float = 0.5, init_gamma: float = 1e-5, init_head: float = 0.02) -> None:
+    "VAR's initialisation of a VAR's transformer, in place (`VAR.init_weights`)."
+    C, std = model.cfg.width, (1 / (3 * model.cfg.width)) ** 0.5
+    for m in model.modules():
+        if not isinstance(m, (nn.Linear, nn.Embedding)): continue
+        nn.init.trunc_normal_(m.weight, std=std, a=-2 * std, b=2 * std)
+        if getattr(m, 'bias', None) is not None: nn.init.zeros_(m.bias)
+    for p in (model.pos_start, model.pos_emb): nn.init.trunc_normal_(p, std=std, a=-2 * std, b=2 * std)
+    model.head.out.weight.mul_(init_head)
+    model.head.ada_lin[-1].weight.mul_(init_adaln)
+    for blk in model.blocks:
+        blk.attn.proj.weight.div_(math.sqrt(2 * model.cfg.depth))
+        blk.mlp.fc2.weight.div_(math.sqrt(2 * model.cfg.depth))
+        ada = blk.ada_gss[0] if blk.shared_adaln else blk.ada_lin[-1].weight   # (6C,) or rows (6C, C)
+        ada[:2 * C].mul_(init_gamma)                           # gamma1, gamma2
+        ada[2 * C:].mul_(init_adaln)                           # scales and shifts
+
+# %% ../nbs/04_var.ipynb #0b57a053
+def var_forward(model: VAR, labels: torch.Tensor, x_tf: torch.Tensor, cache: ModelCache | None = None) -> torch.Tensor:
+    "labels (B,), inputs x_tf (B, n_in, d) of whole scales after the cached ones -> their logits (B, n, V) (`VAR.forward`)."
+    start = 0 if cache is None else cache.length                     # positions already cached
+    cond = model.class_emb(labels)                                   # (B, C)
+    x = model.word_emb(x_tf)                                         # (B, n_in, C)
+    if start == 0: x = torch.cat([cond[:, None] + model.pos_start, x], dim=1)   # the start token first
+    stop = start + x.shape[1]
+    if stop not in model.boundaries:
+        valid = sorted(b - max(start, model.first_l) for b in model.boundaries if b > start)
+        raise ValueError(f"x_tf.shape[1]={x_tf.shape[1]}: expected the inputs of whole scales after position {start}, one of {valid}")
+    x = x + model.pos_emb[:, start:stop] + model.lvl_emb(model.levels[start:stop])
+    mask = model.attn_mask[:stop, :stop] if cache is None else None   # a new scale sees all cached scales and itself
+    block_cond = cond if model.shared_ada_lin is None else model.shared_ada_lin(cond)   # (B, C), or the shared (B, 6C)
+    for i, block in enumerate(model.blocks): x = block(x, block_cond, mask, None if cache is None else cache['blocks'][i])
+    return model.head(x, cond)                                       # (B, n, V)
+
+# %% ../nbs/04_var.ipynb #c308af8d
+def var_loss(model: VAR, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    "Cross-entropy over all L tokens (uniform mean), with null-class dropout in training mode; no device syncs (`VAR.compute_loss`)."
+    tokens, labels = batch                                           # (B, L), (B,)
+    if model.training: labels = drop_class_labels(labels, model.cfg.class_dropout, model.cfg.n_classes)
+    logits = model(labels, model.teacher_forcing_inputs(tokens))     # (B, L, V)
+    loss = F.cross_entropy(logits.flatten(0, 1).float(), tokens.flatten())
+    hit = (logits.detach().argmax(-1) == tokens).float()            # (B, L)
+    metrics = {'acc': hit.mean()}
+    start = 0
+    for p in model.cfg.patch_nums:                                  # slices, not a boolean mask: no GPU sync
+        metrics[f'acc_{p}x{p}'] = hit[:, start:start + p * p].mean(); start += p * p
+    return loss, metrics
+
 # %% ../nbs/04_var.ipynb #vmod04a4
 @register_model
 class VAR(TokenGenerator):
@@ -327,23 +382,9 @@ class VAR(TokenGenerator):
         self.init_weights()
         self.freeze_tokenizer(tokenizer)
 
-    @torch.no_grad()
-    def init_weights(self, init_adaln: float = 0.5, init_gamma: float = 1e-5, init_head: float = 0.02):
-        "VAR's initialisation (see above); call it before the tokenizer is attached."
-        C, std = self.cfg.width, (1 / (3 * self.cfg.width)) ** 0.5
-        for m in self.modules():
-            if not isinstance(m, (nn.Linear, nn.Embedding)): continue
-            nn.init.trunc_normal_(m.weight, std=std, a=-2 * std, b=2 * std)
-            if getattr(m, 'bias', None) is not None: nn.init.zeros_(m.bias)
-        for p in (self.pos_start, self.pos_emb): nn.init.trunc_normal_(p, std=std, a=-2 * std, b=2 * std)
-        self.head.out.weight.mul_(init_head)
-        self.head.ada_lin[-1].weight.mul_(init_adaln)
-        for blk in self.blocks:
-            blk.attn.proj.weight.div_(math.sqrt(2 * self.cfg.depth))
-            blk.mlp.fc2.weight.div_(math.sqrt(2 * self.cfg.depth))
-            ada = blk.ada_gss[0] if blk.shared_adaln else blk.ada_lin[-1].weight   # (6C,) or rows (6C, C)
-            ada[:2 * C].mul_(init_gamma)                           # gamma1, gamma2
-            ada[2 * C:].mul_(init_adaln)                           # scales and shifts
+    init_weights = init_var_weights      # step 1; called before the tokenizer is attached
+    forward = var_forward                # step 2
+    compute_loss = var_loss              # step 3
 
     def check_tokenizer(self, cfg: VARConfig, tokenizer) -> None:
         "Raise a ValueError unless the tokenizer's vocabulary, code dimension and scales match the config."
@@ -359,42 +400,11 @@ class VAR(TokenGenerator):
         "Empty KV caches for sampling: one per block, room for all L positions."
         return ModelCache(blocks=[KVCache(self.L) for _ in self.blocks])
 
-    def forward(self, labels: torch.Tensor, x_tf: torch.Tensor, cache: ModelCache | None = None) -> torch.Tensor:
-        """labels (B,), teacher-forcing inputs x_tf (B, n_in, d) -> logits (B, n, V).
-        No cache: the inputs of scales 2..k give the logits of scales 1..k (training; the plain sampler).
-        A cache holding scales 1..k-1: the inputs of scale k alone (none for k = 1) give its logits; the cache gains scale k."""
-        start = 0 if cache is None else cache.length                     # positions already cached
-        cond = self.class_emb(labels)                                    # (B, C)
-        x = self.word_emb(x_tf)                                          # (B, n_in, C)
-        if start == 0: x = torch.cat([cond[:, None] + self.pos_start, x], dim=1)   # the start token first
-        stop = start + x.shape[1]
-        if stop not in self.boundaries:
-            valid = sorted(b - max(start, self.first_l) for b in self.boundaries if b > start)
-            raise ValueError(f"x_tf.shape[1]={x_tf.shape[1]}: expected the inputs of whole scales after position {start}, one of {valid}")
-        x = x + self.pos_emb[:, start:stop] + self.lvl_emb(self.levels[start:stop])
-        mask = self.attn_mask[:stop, :stop] if cache is None else None   # a new scale sees all cached scales and itself
-        block_cond = cond if self.shared_ada_lin is None else self.shared_ada_lin(cond)   # (B, C), or the shared (B, 6C)
-        for i, block in enumerate(self.blocks): x = block(x, block_cond, mask, None if cache is None else cache['blocks'][i])
-        return self.head(x, cond)                                        # (B, n, V)
-
     @torch.no_grad()
     def teacher_forcing_inputs(self, tokens_flat: torch.Tensor) -> torch.Tensor:
         "Tokens (B, L) -> the inputs of scales 2..K (B, L - first_l, d), computed by the frozen tokenizer without validation."
         tok = self.tokenizer_or_fail()
         return tok.teacher_forcing_inputs(tok.unflatten_tokens(tokens_flat), check=False)   # checked when tokenised
-
-    def compute_loss(self, batch):
-        "Cross-entropy over all L tokens (uniform mean), with null-class dropout in training mode; no device syncs."
-        tokens, labels = batch                                           # (B, L), (B,)
-        if self.training: labels = drop_class_labels(labels, self.cfg.class_dropout, self.cfg.n_classes)
-        logits = self(labels, self.teacher_forcing_inputs(tokens))       # (B, L, V)
-        loss = F.cross_entropy(logits.flatten(0, 1).float(), tokens.flatten())
-        hit = (logits.detach().argmax(-1) == tokens).float()            # (B, L)
-        metrics = {'acc': hit.mean()}
-        start = 0
-        for p in self.cfg.patch_nums:                                   # slices, not a boolean mask: no GPU sync
-            metrics[f'acc_{p}x{p}'] = hit[:, start:start + p * p].mean(); start += p * p
-        return loss, metrics
 
 # %% ../nbs/04_var.ipynb #c6d90edb
 def top_k_top_p_filter(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:

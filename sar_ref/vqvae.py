@@ -21,9 +21,9 @@ from .training import TrainConfig, fit, load_model, register_model, save_model
 
 # %% auto #0
 __all__ = ['LAYOUTS', 'group_norm', 'ResBlock', 'Upsample', 'Downsample', 'SpatialAttention', 'middle_block', 'Encoder',
-           'Decoder', 'nearest_code', 'codebook_stats', 'VectorQuantizer', 'VQVAEConfig', 'check_images',
-           'check_tokens', 'vq_training_loss', 'VQVAE', 'reconstruction_metrics', 'PerceptualConfig', 'PerceptualNet',
-           'perceptual_loss', 'train_perceptual', 'fit_tokenizer', 'train_vqvae']
+           'Decoder', 'nearest_code', 'codebook_stats', 'VectorQuantizer', 'check_stack_fields', 'halvings_for',
+           'VQVAEConfig', 'check_images', 'check_tokens', 'vq_training_loss', 'VQVAE', 'reconstruction_metrics',
+           'PerceptualConfig', 'PerceptualNet', 'perceptual_loss', 'train_perceptual', 'fit_tokenizer', 'train_vqvae']
 
 # %% ../nbs/02_vqvae.ipynb #50ecb2f3
 def group_norm(channels: int, groups: int = 8, eps: float = 1e-5) -> nn.GroupNorm:
@@ -104,6 +104,7 @@ class Encoder(nn.Module):
     def forward(self, x):
         return self.net(x)
 
+# %% ../nbs/02_vqvae.ipynb #2678ee11
 class Decoder(nn.Module):
     "Latents (B, z_dim, h, w) -> images (B, C, h * 2^n, w * 2^n), the encoder mirrored ('var': one more ResBlock a level)."
     def __init__(self, out_channels: int = 1, channels=(16, 32, 64), res_blocks=(0, 1, 2), z_dim: int = 32,
@@ -192,6 +193,26 @@ class VectorQuantizer(nn.Module):
             if _distributed(): dist.broadcast(self.codebook.weight.data, 0)
         return n_dead
 
+# %% ../nbs/02_vqvae.ipynb #70b83185
+def check_stack_fields(cfg) -> None:
+    "Raise a ValueError unless a tokenizer config's widths, ResBlock counts, image size, layout and norm fit together."
+    n = len(cfg.channels) - 1                                          # halvings
+    if len(cfg.res_blocks) != len(cfg.channels):
+        raise ValueError(f"res_blocks={cfg.res_blocks}: expected one count per entry of channels={cfg.channels}")
+    if cfg.image_size % 2 ** n:
+        raise ValueError(f"image_size={cfg.image_size}: expected a multiple of {2 ** n} for {n} halvings")
+    if cfg.layout not in LAYOUTS: raise ValueError(f"layout={cfg.layout!r}: expected one of {LAYOUTS}")
+    if isinstance(cfg.norm_groups, bool) or not isinstance(cfg.norm_groups, int) or cfg.norm_groups < 1:
+        raise ValueError(f"norm_groups={cfg.norm_groups!r}: expected a positive int")
+    if isinstance(cfg.norm_eps, bool) or not isinstance(cfg.norm_eps, (int, float)) or not cfg.norm_eps > 0:
+        raise ValueError(f"norm_eps={cfg.norm_eps!r}: expected a number > 0")
+
+def halvings_for(image_size: int) -> int:
+    "Stride-2 stages for square images of side `image_size`: 2 up to 32 px, 3 up to 128 px, 4 beyond."
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 4:
+        raise ValueError(f"image_size={image_size!r}: expected an int >= 4 (the side of the square images)")
+    return 2 if image_size <= 32 else 3 if image_size <= 128 else 4
+
 # %% ../nbs/02_vqvae.ipynb #9a315004
 @dataclass
 class VQVAEConfig:
@@ -211,16 +232,7 @@ class VQVAEConfig:
 
     def __post_init__(self):
         self.channels, self.res_blocks = tuple(self.channels), tuple(self.res_blocks)   # tuples survive a checkpoint as lists
-        if len(self.res_blocks) != len(self.channels):
-            raise ValueError(f"res_blocks={self.res_blocks}: expected one count per entry of channels={self.channels}")
-        if self.image_size % 2 ** (len(self.channels) - 1):
-            raise ValueError(f"image_size={self.image_size}: expected a multiple of {2 ** (len(self.channels) - 1)} "
-                             f"for {len(self.channels) - 1} halvings")
-        if self.layout not in LAYOUTS: raise ValueError(f"layout={self.layout!r}: expected one of {LAYOUTS}")
-        if isinstance(self.norm_groups, bool) or not isinstance(self.norm_groups, int) or self.norm_groups < 1:
-            raise ValueError(f"norm_groups={self.norm_groups!r}: expected a positive int")
-        if isinstance(self.norm_eps, bool) or not isinstance(self.norm_eps, (int, float)) or not self.norm_eps > 0:
-            raise ValueError(f"norm_eps={self.norm_eps!r}: expected a number > 0")
+        check_stack_fields(self)
 
     def stack_options(self) -> dict:
         "The Encoder / Decoder options beyond the widths: layout, attention and the norm."
@@ -239,17 +251,14 @@ class VQVAEConfig:
     @classmethod
     def for_images(cls, image_size: int = IMAGE_SIZE, in_channels: int = 1, tiny: bool = False, **kw) -> VQVAEConfig:
         "The config for images of side `image_size`: 2 halvings up to 32 px, 3 up to 128 (8x8 or 16x16 tokens), 4 beyond."
-        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 4:
-            raise ValueError(f"image_size={image_size!r}: expected an int >= 4 (the side of the square images)")
+        n = halvings_for(image_size)                                           # also checks image_size
         if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
             raise ValueError(f"in_channels={in_channels!r}: expected a positive int (1 grey, 3 RGB)")
         base = cls.tiny() if tiny else cls()
-        extra = (2 if image_size <= 32 else 3 if image_size <= 128 else 4) - (len(base.channels) - 1)
-        latent = image_size // 2 ** (len(base.channels) - 1 + extra)
-        return cls(**{**{f: getattr(base, f) for f in base.__dataclass_fields__},
-                      'in_channels': in_channels, 'image_size': image_size, **cls._latent_fields(latent),
-                      'channels': base.channels + base.channels[-1:] * extra, 'res_blocks': base.res_blocks + base.res_blocks[-1:] * extra,
-                      **kw})
+        extra = n - (len(base.channels) - 1)                                   # stages beyond the base's, repeating its last
+        grown = dict(channels=base.channels + base.channels[-1:] * extra, res_blocks=base.res_blocks + base.res_blocks[-1:] * extra)
+        return cls(**{**{f: getattr(base, f) for f in base.__dataclass_fields__}, 'in_channels': in_channels,
+                      'image_size': image_size, **cls._latent_fields(image_size // 2 ** n), **grown, **kw})
 
     @classmethod
     def _latent_fields(cls, latent_side: int) -> dict:
@@ -390,6 +399,7 @@ class PerceptualNet(nn.Module):
         logits = self(images)
         return F.cross_entropy(logits, labels), {'acc': (logits.argmax(-1) == labels).float().mean()}
 
+# %% ../nbs/02_vqvae.ipynb #b3d69d6e
 def perceptual_loss(net: PerceptualNet, recon: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
     "Mean over `net`'s stages of ||phi(recon) - phi(images)||^2 / ||phi(images)||^2; gradients reach `recon` only."
     net = net.to(images.device).eval()                       # frozen: eval-mode batch norm, no parameter gradients
