@@ -20,8 +20,8 @@ from .partitions import (INTERVAL_SPECS, ORDERS, PRESETS, SetPartition, inpaint_
                                 make_partition, set_masks)
 from .training import TrainConfig, fit, load_checkpoint, load_model, register_model, save_model
 from .var import (MLP, Attention, KVCache, ModelCache, TokenGenerator, check_sampling_args, drop_class_labels,
-                         eval_mode, guidance_scale, guide, ready_cache, sample_tokens, tokenized_dataset,
-                         tokenizer_digest, with_null_class)
+                         eval_mode, guidance_scale, guide, network_call, ready_cache, sample_tokens, step_function,
+                         tokenized_dataset, tokenizer_digest, with_null_class)
 from .vqvae import VQVAE, train_vqvae
 
 # %% auto #0
@@ -103,6 +103,13 @@ class FMTConfig:
     def fashion(cls, preset: str = 'SAR-TS', **kw) -> FMTConfig:
         "The Fashion-MNIST model: about 3 minutes of training on a 2-core CPU."
         return cls.from_preset(preset, **{**dict(width=96, enc_depth=2, dec_depth=2, n_heads=4), **kw})
+
+    @classmethod
+    def paper(cls, preset: str = 'SAR-TS', depth: int = 16, **kw) -> FMTConfig:
+        "About VAR-d`depth`'s size at ImageNet-256 scale (V = 4096, 1000 classes, a 16x16 grid): width 64 * depth, 9/14 * depth layers each side."
+        layers = max(1, round(depth * 9 / 14))       # VAR block: 18 C^2 (AdaLN 6); encoder 12 C^2, decoder 16 C^2: 28 C^2 a pair
+        return cls.from_preset(preset, **{**dict(vocab_size=4096, h=16, w=16, n_classes=1000, width=64 * depth, n_heads=depth,
+                                              enc_depth=layers, dec_depth=layers), **kw})
 
 # %% ../nbs/06_fmt.ipynb #66a21807
 def _init_weights(module: nn.Module):
@@ -257,10 +264,11 @@ def partition_for(model: FMT, B: int, order, intervals, partition, generator, de
 @torch.no_grad()
 def generate_steps(model: FMT, labels: torch.Tensor, *, cfg: float = FMT_CFG, cfg_schedule: str = FMT_CFG_SCHEDULE,
                    temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, generator: torch.Generator | None = None,
-                   kv_cache=True, order=None, intervals=None, partition: SetPartition | None = None, tokens=None):
+                   kv_cache=True, order=None, intervals=None, partition: SetPartition | None = None, tokens=None,
+                   precision: str = 'fp32', compile=False):
     "Yield (k, canvas (B, N) raster, known (B, N) bool, guided logits (B, n_k, V), None for a given set) after each set k = 1..K."
     check_sampling_args(labels, model.cfg.n_classes, model.cfg.vocab_size, cfg=cfg, cfg_schedule=cfg_schedule,
-                        temperature=temperature, top_k=top_k, top_p=top_p)
+                        temperature=temperature, top_k=top_k, top_p=top_p, precision=precision, compile=compile)
     device, B, n = model.device, len(labels), model.tokens_per_sample
     labels, guided = labels.to(device), cfg > 0
     part = partition_for(model, B, order, intervals, partition, generator, device)
@@ -272,13 +280,15 @@ def generate_steps(model: FMT, labels: torch.Tensor, *, cfg: float = FMT_CFG, cf
     both = (lambda t: torch.cat([t, t])) if guided else (lambda t: t)    # guidance: the same tokens in both halves
     labels_in = with_null_class(labels, model.null_class) if guided else labels   # (B',), B' = 2B with guidance
     order_in, masks = both(order), set_masks(part.intervals)             # full masks on the CPU, sliced per step
+    step = step_function(set_logits, compile)                            # set_logits, or its compiled twin
     with eval_mode(model):
         for k, rows in enumerate(cached_plan(part), start=1):
             a, b = part.offsets[k - 1], part.offsets[k]
             logits = None
             if rows is not None:
                 if cache is None: rows = (0, rows[1], 0, rows[3])        # plain: every row known so far, every query
-                logits = set_logits(model, both(canvas), labels_in, order_in, masks, rows, cache)[:, -(b - a):]   # (B', n_k, V)
+                with network_call(device, precision, compile):
+                    logits = step(model, both(canvas), labels_in, order_in, masks, rows, cache)[:, -(b - a):]   # (B', n_k, V)
                 logits = guide(logits, guidance_scale(cfg, cfg_schedule, b / n)) if guided else logits.float()
                 canvas.scatter_(1, order[:, a:b], sample_tokens(logits, temperature, top_k, top_p, generator))
             known.scatter_(1, order[:, a:b], True)

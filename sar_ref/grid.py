@@ -28,9 +28,9 @@ from .cli import exit_on_error, set_threads
 
 # %% auto #0
 __all__ = ['GRIDS', 'SHARED', 'SHARED_WITH_MSVQ', 'GridConfig', 'validation_split', 'cell_key', 'prepare_shared', 'recipe_config',
-           'train_recipe', 'evaluate_recipe', 'check_grid_args', 'grid_floor', 'recipe_grid', 'summarise', 'own_order',
-           'plot_grid', 'order_gap', 'recommend', 'paper_findings', 'grid_markdown', 'recommend_markdown',
-           'findings_markdown', 'sar_ref_grid']
+           'train_recipe', 'evaluate_recipe', 'check_study_args', 'check_grid_args', 'grid_floor', 'recipe_grid',
+           'summarise', 'own_order', 'plot_grid', 'order_gap', 'recommend', 'paper_findings', 'grid_markdown',
+           'recommend_markdown', 'findings_markdown', 'sar_ref_grid']
 
 # %% ../nbs/15_recipe_grid.ipynb #7b115640
 @dataclass
@@ -149,14 +149,18 @@ def evaluate_recipe(path: Path, g: GridConfig, classifier: nn.Module, ref_feats:
     return done
 
 # %% ../nbs/15_recipe_grid.ipynb #7c4ffaa7
-def check_grid_args(out, grid='default', device=None, data='fashion_mnist', tokenizer_from=None):
-    "Validated (folder, GridConfig, device, dataset) of a grid; errors name the argument."
+def check_study_args(out, preset, presets: dict, kind: type, arg: str, device=None, data='fashion_mnist', tokenizer_from=None):
+    "Validated (folder, config, device, dataset) of a study whose config `arg` is a name in `presets` or a `kind`."
     if not isinstance(out, (str, Path)) or not str(out): raise ValueError(f"out={out!r}: expected a folder path")
-    g = grid if isinstance(grid, GridConfig) else GRIDS.get(grid)
-    if g is None: raise ValueError(f"grid={grid!r}: expected one of {list(GRIDS)} or a GridConfig")
+    c = preset if isinstance(preset, kind) else presets.get(preset) if isinstance(preset, str) else None
+    if c is None: raise ValueError(f"{arg}={preset!r}: expected one of {list(presets)} or a {kind.__name__}")
     if tokenizer_from is not None and not Path(tokenizer_from).is_dir():
         raise ValueError(f"tokenizer_from={str(tokenizer_from)!r}: expected a main-job run folder")
-    return Path(out), g, check_device(device), check_data(data)
+    return Path(out), c, check_device(device), check_data(data)
+
+def check_grid_args(out, grid='default', device=None, data='fashion_mnist', tokenizer_from=None):
+    "Validated (folder, GridConfig, device, dataset) of a grid; errors name the argument."
+    return check_study_args(out, grid, GRIDS, GridConfig, 'grid', device, data, tokenizer_from)
 
 def grid_floor(run: Path, g: GridConfig, classifier: nn.Module, data: ImageDataset):
     "(reference features, floor metrics): the floor is real held-out images, as many as a cell's samples, scored like one."

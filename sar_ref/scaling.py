@@ -21,9 +21,9 @@ from .cli import exit_on_error, set_threads
 from .data import ImageDataset
 from .evaluation import classifier_train_size, evaluate_samples
 from .fmt import FMTConfig, train_fmt
-from .grid import SHARED_WITH_MSVQ, grid_floor, prepare_shared
-from .study import (BUDGETS, DEFAULT_GUIDANCE, STAGES, check_data, check_device, check_int, class_major_labels, run_stage,
-                           sample_images, up_to_date, _read_json, _write_json)
+from .grid import SHARED_WITH_MSVQ, check_study_args, grid_floor, prepare_shared
+from .study import (BUDGETS, DEFAULT_GUIDANCE, STAGES, check_int, class_major_labels, run_stage, sample_images,
+                           up_to_date, _read_json, _write_json)
 from .training import CHECKPOINT_NAMES, load_model
 from .var import VARConfig, tokenized_dataset, train_var
 
@@ -171,12 +171,7 @@ def measure_run(path: Path, c: ScalingConfig, family: str, depth: int, seed: int
 # %% ../nbs/16_scaling.ipynb #60ea82e3
 def check_scaling_args(out, config='default', device=None, data='fashion_mnist', tokenizer_from=None):
     "Validated (folder, ScalingConfig, device, dataset) of a sweep; errors name the argument."
-    if not isinstance(out, (str, Path)) or not str(out): raise ValueError(f"out={out!r}: expected a folder path")
-    c = config if isinstance(config, ScalingConfig) else SCALINGS.get(config)
-    if c is None: raise ValueError(f"config={config!r}: expected one of {list(SCALINGS)} or a ScalingConfig")
-    if tokenizer_from is not None and not Path(tokenizer_from).is_dir():
-        raise ValueError(f"tokenizer_from={str(tokenizer_from)!r}: expected a main-job run folder")
-    return Path(out), c, check_device(device), check_data(data)
+    return check_study_args(out, config, SCALINGS, ScalingConfig, 'config', device, data, tokenizer_from)
 
 def scaling_sweep(out='runs/scaling', config='default', device=None, data='fashion_mnist', tokenizer_from=None,
                   progress: bool = True) -> dict:

@@ -25,6 +25,10 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
+from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict, get_state_dict,
+                                                     set_model_state_dict, set_state_dict)
+from torch.distributed.fsdp import fully_shard, register_fsdp_forward_method
+from torch.distributed.tensor import DTensor
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, IterableDataset, RandomSampler, SequentialSampler, Sampler, TensorDataset
 from tqdm import tqdm
@@ -32,20 +36,22 @@ from tqdm import tqdm
 from .data import get_device, seed_everything, show_images
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'SCHEDULES', 'NO_DECAY_MODULES', 'NO_DECAY_KEYWORDS', 'CHECKPOINT_NAMES', 'MODEL_REGISTRY',
+__all__ = ['PRECISIONS', 'SCHEDULES', 'STRATEGIES', 'NO_DECAY_MODULES', 'NO_DECAY_KEYWORDS', 'CHECKPOINT_NAMES', 'MODEL_REGISTRY',
            'MODEL_FORMAT', 'NOT_PLOTTED', 'FREE_ON_RESUME', 'TrainConfig', 'resolve_precision', 'autocast',
            'enable_tf32', 'split_params', 'make_optimizer', 'lr_factor', 'ema_decay_at', 'ema_update',
            'ShardedBatchSampler', 'train_loader', 'BatchStream', 'get_rng_state', 'set_rng_state', 'preserved_rng',
            'CheckpointError', 'atomic_save', 'load_checkpoint', 'load_latest_checkpoint', 'register_model',
            'model_meta', 'config_from_dict', 'build_model', 'save_model', 'load_model', 'init_distributed',
            'LossModule', 'to_device', 'scalar_metrics', 'batch_len', 'read_metrics', 'write_metrics', 'LogWindow',
-           'progress_fields', 'plot_history', 'save_samples', 'accumulate_gradients', 'optimizer_step',
-           'make_checkpoint', 'save_checkpoint', 'restore_checkpoint', 'resume_checkpoint', 'restart_log',
-           'wrap_for_training', 'check_fit_args', 'FitResult', 'fit']
+           'progress_fields', 'plot_history', 'save_samples', 'accumulate_gradients', 'optimizer_step', 'is_sharded',
+           'gathered_states', 'make_checkpoint', 'save_checkpoint', 'restore_states', 'restore_checkpoint',
+           'resume_checkpoint', 'restart_log', 'wrap_for_training', 'shard_units', 'shard_model', 'check_fit_args',
+           'FitResult', 'fit']
 
 # %% ../nbs/01_training.ipynb #192c575c
 PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
 SCHEDULES = ('cosine', 'linear', 'constant')
+STRATEGIES = ('ddp', 'fsdp')
 
 def _check_int(name, v, low):
     if not isinstance(v, int) or isinstance(v, bool) or v < low:
@@ -76,6 +82,7 @@ class TrainConfig:
     progress: bool = True           # tqdm bar on rank 0
     resume: bool = False            # continue from out_dir's newest checkpoint when there is one (like fit(resume=True))
     find_unused_parameters: bool = False   # DDP: set when some parameters get no gradient in a step
+    strategy: str = 'ddp'           # several processes: 'ddp' (a full copy each) or 'fsdp' (weights, gradients, moments sharded)
 
     def __post_init__(self):
         for name in ('steps', 'batch_size', 'grad_accum', 'log_every'): _check_int(name, getattr(self, name), 1)
@@ -87,6 +94,7 @@ class TrainConfig:
         if not 0 <= self.ema_decay < 1: raise ValueError(f"ema_decay={self.ema_decay!r}: expected a float in [0, 1) (0 turns the EMA off)")
         if self.schedule not in SCHEDULES: raise ValueError(f"schedule={self.schedule!r}: expected one of {SCHEDULES}")
         if self.precision not in PRECISIONS: raise ValueError(f"precision={self.precision!r}: expected one of {PRECISIONS}")
+        if self.strategy not in STRATEGIES: raise ValueError(f"strategy={self.strategy!r}: expected one of {STRATEGIES}")
         if len(self.betas) != 2: raise ValueError(f"betas={self.betas!r}: expected two floats")
         if self.ckpt_every % self.log_every:
             raise ValueError(f"ckpt_every={self.ckpt_every}: expected a multiple of log_every={self.log_every}, "
@@ -521,16 +529,28 @@ def optimizer_step(opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, par
     if grad_clip > 0:
         scaler.unscale_(opt)
         grad_norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        if isinstance(grad_norm, DTensor): grad_norm = grad_norm.full_tensor()   # FSDP: the norm over all shards
     scaler.step(opt)
     scaler.update()
     opt.zero_grad(set_to_none=True)
     return grad_norm
 
 # %% ../nbs/01_training.ipynb #2ed9b53f
-def make_checkpoint(model, ema, opt, scaler, stream, step, cfg, rng_states) -> dict:
-    "Everything a resume needs, as tensors and plain containers."
-    return {'format': 'sar_ref.fit.v1', **model_meta(model), 'model': model.state_dict(),
-            'ema': ema.state_dict() if ema is not None else None, 'optimizer': opt.state_dict(),
+def is_sharded(cfg: TrainConfig, world_size: int) -> bool:
+    "Whether `fit` shards the model across processes (FSDP) rather than copying it (DDP)."
+    return world_size > 1 and cfg.strategy == 'fsdp'
+
+def gathered_states(model, ema, opt, sharded: bool) -> tuple[dict, dict | None, dict]:
+    "(model, EMA, optimiser) state dicts; sharded: gathered into full CPU tensors on rank 0 (every process must call)."
+    if not sharded: return model.state_dict(), ema.state_dict() if ema is not None else None, opt.state_dict()
+    full = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    model_sd, opt_sd = get_state_dict(model, opt, options=full)          # optimiser state keyed by parameter name
+    return model_sd, get_model_state_dict(ema, options=full) if ema is not None else None, opt_sd
+
+def make_checkpoint(model, ema, opt, scaler, stream, step, cfg, rng_states, states=None) -> dict:
+    "Everything a resume needs, as tensors and plain containers; `states` from `gathered_states` (default: this process's)."
+    model_sd, ema_sd, opt_sd = states or gathered_states(model, ema, opt, False)
+    return {'format': 'sar_ref.fit.v1', **model_meta(model), 'model': model_sd, 'ema': ema_sd, 'optimizer': opt_sd,
             'scaler': scaler.state_dict(), 'step': step, 'data': stream.state_dict(), 'rng': rng_states,
             'train_config': asdict(cfg)}
 
@@ -541,18 +561,32 @@ def save_checkpoint(out_dir: Path, model, ema, opt, scaler, stream, step: int, c
     if world_size > 1:
         rng_states = [None] * world_size
         dist.all_gather_object(rng_states, get_rng_state())     # every process takes part; rank 0 writes
+    states = gathered_states(model, ema, opt, is_sharded(cfg, world_size))
     if rank == 0:
-        atomic_save(make_checkpoint(model, ema, opt, scaler, stream, step, cfg, rng_states),
+        atomic_save(make_checkpoint(model, ema, opt, scaler, stream, step, cfg, rng_states, states),
                     out_dir / CHECKPOINT_NAMES[0], keep_previous=out_dir / CHECKPOINT_NAMES[1])
 
 # %% ../nbs/01_training.ipynb #ca5b06c5
 FREE_ON_RESUME = ('steps', 'log_every', 'ckpt_every', 'sample_every', 'out_dir', 'progress', 'resume')   # may change on resume
 
+def restore_states(ckpt: dict, model, ema, opt, sharded: bool) -> None:
+    "Load the checkpoint's weights, EMA and optimiser state; sharded: every process takes its shards of the full tensors."
+    ema_sd = ckpt['ema'] if ckpt['ema'] is not None else ckpt['model']
+    by_name = all(isinstance(k, str) for k in ckpt['optimizer']['state'])   # written by an FSDP run
+    if not sharded:
+        model.load_state_dict(ckpt['model'])
+        if ema is not None: ema.load_state_dict(ema_sd)
+        if by_name: return set_state_dict(model, opt, model_state_dict=ckpt['model'], optim_state_dict=ckpt['optimizer'])
+        return opt.load_state_dict(ckpt['optimizer'])
+    if not by_name:
+        raise ValueError("strategy='fsdp': this checkpoint was written by an unsharded run; resume it with strategy='ddp'")
+    full = StateDictOptions(full_state_dict=True)
+    set_state_dict(model, opt, model_state_dict=ckpt['model'], optim_state_dict=ckpt['optimizer'], options=full)
+    if ema is not None: set_model_state_dict(ema, ema_sd, options=full)
+
 def restore_checkpoint(ckpt: dict, model, ema, opt, scaler, stream, cfg, rank: int, world_size: int) -> int:
     "Load a `make_checkpoint` dict into the training state; returns the step to continue from."
-    model.load_state_dict(ckpt['model'])
-    if ema is not None: ema.load_state_dict(ckpt['ema'] if ckpt['ema'] is not None else ckpt['model'])
-    opt.load_state_dict(ckpt['optimizer'])
+    restore_states(ckpt, model, ema, opt, is_sharded(cfg, world_size))
     if scaler.is_enabled() and ckpt['scaler']: scaler.load_state_dict(ckpt['scaler'])
     stream.load_state_dict(ckpt['data'])
     now = asdict(cfg)
@@ -577,10 +611,23 @@ def restart_log(out_dir: Path, step: int | None) -> list[dict]:
 def wrap_for_training(model: nn.Module, cfg: TrainConfig, device: torch.device, world_size: int = 1) -> tuple[nn.Module, DDP | None]:
     "What runs forward and backward (LossModule, in DDP across processes, then torch.compile) and the DDP module, or None."
     net, ddp = LossModule(model), None
-    if world_size > 1:
+    if world_size > 1 and not is_sharded(cfg, world_size):
         net = ddp = DDP(net, device_ids=[device.index] if device.type == 'cuda' else None,
                         find_unused_parameters=cfg.find_unused_parameters)
     return (torch.compile(net) if cfg.compile else net), ddp
+
+def shard_units(model: nn.Module) -> list[nn.Module]:
+    "What FSDP gathers one at a time: each trainable block held in a ModuleList (a transformer's layers)."
+    return [block for blocks in model.modules() if isinstance(blocks, nn.ModuleList) for block in blocks
+            if any(p.requires_grad for p in block.parameters())]
+
+def shard_model(*models: nn.Module | None) -> None:
+    "FSDP in place: each unit, then the whole model (the rest: embeddings, head, frozen tokenizer), gathered for compute_loss too."
+    for model in models:
+        if model is None: continue
+        for unit in shard_units(model): fully_shard(unit)
+        fully_shard(model)
+        register_fsdp_forward_method(model, 'compute_loss')
 
 def check_fit_args(model: nn.Module, cfg: TrainConfig, resume: bool, resume_from, sample_fn):
     "The errors `fit` raises before it starts: no compute_loss, a resume with nowhere to resume from, samples with no sample_fn."
@@ -588,6 +635,9 @@ def check_fit_args(model: nn.Module, cfg: TrainConfig, resume: bool, resume_from
         raise TypeError(f"model: {type(model).__name__} needs a compute_loss(batch) -> (loss, metrics) method")
     if resume and not cfg.out_dir and resume_from is None: raise ValueError("resume=True: needs cfg.out_dir (or resume_from=path)")
     if cfg.sample_every and sample_fn is None: raise ValueError(f"sample_every={cfg.sample_every}: needs sample_fn")
+    if cfg.sample_every and cfg.strategy == 'fsdp':
+        raise ValueError(f"sample_every={cfg.sample_every}: not with strategy='fsdp' (rank 0 alone cannot run a sharded model); "
+                         "sample from the saved checkpoint with load_model")
 
 @dataclass
 class FitResult:
@@ -619,6 +669,7 @@ def fit(model: nn.Module, data, cfg: TrainConfig | None = None, device=None, *, 
     if device.type == 'cuda': enable_tf32()
     model.to(device).train()
     ema = copy.deepcopy(model).eval().requires_grad_(False) if cfg.ema_decay > 0 else None
+    if is_sharded(cfg, world_size): shard_model(model, ema)   # before the optimiser: it holds the shards
     opt = make_optimizer(model, cfg, device)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == 'fp16')
     stream = BatchStream(*train_loader(data, cfg, rank, world_size, device))

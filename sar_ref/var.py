@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -19,14 +19,15 @@ from einops import rearrange
 from .data import CLASS_NAMES, as_dataset, check_image_shape, checkpoint_dir, get_device, seed_everything, train_split
 from .msvq import VAR_PATCH_NUMS, MultiScaleVQVAE, train_msvq
 from .vqvae import train_vqvae
-from .training import TrainConfig, build_model, fit, load_model, model_meta, register_model, save_model
+from .training import TrainConfig, autocast, build_model, fit, load_model, model_meta, register_model, save_model
 
 # %% auto #0
-__all__ = ['CFG_SCHEDULES', 'VAR_CFG', 'VAR_CFG_SCHEDULE', 'VAR_CHECKPOINT', 'scale_levels', 'block_causal_mask', 'KVCache',
-           'ModelCache', 'ready_cache', 'Attention', 'MLP', 'AdaLNBlock', 'AdaLNHead', 'check_var_config', 'VARConfig',
-           'drop_class_labels', 'TokenGenerator', 'init_var_weights', 'var_forward', 'var_loss', 'VAR',
-           'top_k_top_p_filter', 'sample_tokens', 'check_sampling_args', 'guidance_scale', 'guide', 'with_null_class',
-           'eval_mode', 'generate_steps', 'generate', 'keep_masks', 'box_mask', 'edit', 'tokenize_dataset',
+__all__ = ['CFG_SCHEDULES', 'SAMPLE_PRECISIONS', 'COMPILED_STEPS', 'VAR_CFG', 'VAR_CFG_SCHEDULE', 'VAR_CHECKPOINT',
+           'scale_levels', 'block_causal_mask', 'KVCache', 'ModelCache', 'ready_cache', 'Attention', 'MLP',
+           'AdaLNBlock', 'AdaLNHead', 'check_var_config', 'VARConfig', 'drop_class_labels', 'TokenGenerator',
+           'init_var_weights', 'var_forward', 'var_loss', 'VAR', 'top_k_top_p_filter', 'sample_tokens',
+           'check_sampling_args', 'guidance_scale', 'guide', 'with_null_class', 'eval_mode', 'step_function',
+           'network_call', 'generate_steps', 'generate', 'keep_masks', 'box_mask', 'edit', 'tokenize_dataset',
            'tokenizer_digest', 'tokenized_dataset', 'default_tokenizer', 'train_var', 'evaluate_var']
 
 # %% ../nbs/04_var.ipynb #bbc1f293
@@ -427,8 +428,10 @@ def sample_tokens(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0
 
 # %% ../nbs/04_var.ipynb #69c9dca5
 CFG_SCHEDULES = ('linear', 'constant')
+SAMPLE_PRECISIONS = ('fp32', 'bf16', 'fp16')     # of the network calls; guidance, softmax and the draw stay in fp32
 
-def check_sampling_args(labels, n_classes: int, vocab_size: int, *, cfg, cfg_schedule, temperature, top_k, top_p) -> None:
+def check_sampling_args(labels, n_classes: int, vocab_size: int, *, cfg, cfg_schedule, temperature, top_k, top_p,
+                        precision='fp32', compile=False) -> None:
     "The one validator of every sampler's arguments: a TypeError or ValueError naming the first bad one."
     if not isinstance(labels, torch.Tensor) or labels.ndim != 1 or labels.dtype != torch.long:
         raise TypeError(f"labels: expected a (B,) long tensor of class ids, got {labels!r:.60}")
@@ -445,6 +448,9 @@ def check_sampling_args(labels, n_classes: int, vocab_size: int, *, cfg, cfg_sch
         raise ValueError(f"top_k={top_k!r}: expected an int in 0..vocab_size={vocab_size} (0 = off)")
     if isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1:
         raise ValueError(f"top_p={top_p!r}: expected a value in (0, 1] (1 = off)")
+    if precision not in SAMPLE_PRECISIONS: raise ValueError(f"precision={precision!r}: expected one of {SAMPLE_PRECISIONS}")
+    if not (isinstance(compile, bool) or isinstance(compile, dict) and all(isinstance(k, str) for k in compile)):
+        raise TypeError(f"compile={compile!r}: expected True, False or a dict of torch.compile keyword arguments")
 
 def guidance_scale(cfg: float, cfg_schedule: str, progress: float) -> float:
     "Guidance strength t at a step after which a fraction `progress` (0..1) of the sample is decided."
@@ -467,16 +473,33 @@ def eval_mode(model: nn.Module):
     try: yield model
     finally: model.train(was_training)
 
+# %% ../nbs/04_var.ipynb #c95b0607
+COMPILED_STEPS: dict = {}      # (function, options) -> the function torch.compile'd, kept for the next call
+
+def step_function(fn, compile=False):
+    "A sampler's network call: `fn` itself, or (compile=True, or a dict of torch.compile options) `fn` compiled once and kept."
+    if compile is False: return fn
+    options = {'dynamic': False, **({} if compile is True else compile)}   # static shapes: a graph per step shape
+    key = (fn, repr(sorted(options.items())))
+    if key not in COMPILED_STEPS: COMPILED_STEPS[key] = torch.compile(fn, **options)
+    return COMPILED_STEPS[key]
+
+@contextmanager
+def network_call(device: torch.device, precision: str = 'fp32', compile=False):
+    "Around one network call of a sampler: autocast for bf16/fp16, and room for one compiled graph per step shape."
+    with autocast(device, precision), (torch._dynamo.config.patch(recompile_limit=1024) if compile is not False else nullcontext()):
+        yield
+
 # %% ../nbs/04_var.ipynb #vsm04a06
 VAR_CFG, VAR_CFG_SCHEDULE = 1.5, 'linear'      # VAR's sampling defaults: guidance ramped from 0 at 1x1 to 1.5 at the last scale
 
 @torch.no_grad()
 def generate_steps(model: VAR, labels: torch.Tensor, *, cfg: float = VAR_CFG, cfg_schedule: str = VAR_CFG_SCHEDULE,
                    temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, generator: torch.Generator | None = None,
-                   kv_cache=True, known_tokens=None, keep=None):
+                   kv_cache=True, known_tokens=None, keep=None, precision: str = 'fp32', compile=False):
     "Yield (k, tokens_k (B, p, p), guided logits (B, p*p, V), f_hat) after each scale k: VAR's one sampler, a scale at a time."
     check_sampling_args(labels, model.cfg.n_classes, model.cfg.vocab_size, cfg=cfg, cfg_schedule=cfg_schedule,
-                        temperature=temperature, top_k=top_k, top_p=top_p)
+                        temperature=temperature, top_k=top_k, top_p=top_p, precision=precision, compile=compile)
     if (known_tokens is None) != (keep is None): raise ValueError("known_tokens, keep: pass both (editing) or neither")
     tok, pn, device = model.tokenizer_or_fail(), model.cfg.patch_nums, model.device
     labels, guided = labels.to(device), cfg > 0                          # cfg = 0: no unconditional half needed
@@ -484,11 +507,12 @@ def generate_steps(model: VAR, labels: torch.Tensor, *, cfg: float = VAR_CFG, cf
     cache = ready_cache(model, kv_cache)                                 # None: the plain sampler, the reference
     labels_in = with_null_class(labels, model.cfg.n_classes) if guided else labels   # (B',), B' = 2B with guidance
     x_new = x_all = model.pos_emb.new_zeros(len(labels_in), 0, model.cfg.z_dim)      # scale 1 reads the start token only
-    f_hat = None
+    f_hat, step = None, step_function(var_forward, compile)              # var_forward is the model's forward
     with eval_mode(model):
         for k, p in enumerate(pn):
-            if cache is None: logits = model(labels_in, x_all)[:, -p * p:]   # the whole prefix again, keep the last scale
-            else: logits = model(labels_in, x_new, cache)                    # scale k's rows only, the rest from the cache
+            with network_call(device, precision, compile):
+                if cache is None: logits = step(model, labels_in, x_all)[:, -p * p:]   # the whole prefix again, keep the last scale
+                else: logits = step(model, labels_in, x_new, cache)                     # scale k's rows only, the rest cached
             logits = guide(logits, guidance_scale(cfg, cfg_schedule, k / max(len(pn) - 1, 1))) if guided else logits.float()
             tokens_k = rearrange(sample_tokens(logits, temperature, top_k, top_p, generator), 'b (h w) -> b h w', h=p)
             if keep is not None: tokens_k = torch.where(keep[k], known_tokens[k], tokens_k)   # teacher-force known tokens

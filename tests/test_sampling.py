@@ -168,3 +168,68 @@ def test_checkpoints_carry_the_tokenizer_and_old_ones_fail_clearly(tmp_path):
     atomic_save(old, tmp_path / 'old.pt')
     with pytest.raises(ValueError, match=r"layout version 1.*train it again \(sar_ref_train_fmt, or sar_ref_demo with a new --out folder\)"):
         load_model(tmp_path / 'old.pt')
+
+
+# bf16 and compiled steps: selected by their flags only; compiled == eager tokens in fp32.
+
+def fmt_few_sets(model, labels, seed, **kw):
+    return fmt_generate(model, labels, generator=torch.Generator().manual_seed(seed), intervals='cosine:4', **kw)[0]
+
+
+def test_compiled_step_is_selected_only_by_its_flag(var_model, fmt_model, monkeypatch):
+    def refuse(*a, **k): raise AssertionError('torch.compile called without compile=')
+    monkeypatch.setattr(torch, 'compile', refuse)
+    labels = torch.tensor([0, 3, 10])
+    var_generate(var_model, labels, generator=torch.Generator().manual_seed(0))
+    fmt_few_sets(fmt_model, labels, 0)
+    with pytest.raises(AssertionError, match='without compile'): fmt_few_sets(fmt_model, labels, 0, compile=True)
+
+
+def test_compiled_step_draws_the_eager_tokens(var_model, fmt_model):
+    "A compiled cached step (aot_eager: the graph capture without code generation, fast on a CPU) draws the same tokens."
+    import sar_ref.var
+    options = {'backend': 'aot_eager'}
+    labels = torch.tensor([1, 4, 10])
+    for seed in range(2):
+        eager = var_generate(var_model, labels, generator=torch.Generator().manual_seed(seed))[0]
+        compiled = var_generate(var_model, labels, generator=torch.Generator().manual_seed(seed), compile=options)[0]
+        assert all(torch.equal(a, b) for a, b in zip(eager, compiled))
+        assert torch.equal(fmt_few_sets(fmt_model, labels, seed), fmt_few_sets(fmt_model, labels, seed, compile=options))
+    assert {fn.__name__ for fn, _ in sar_ref.var.COMPILED_STEPS} >= {'var_forward', 'set_logits'}
+
+
+def test_bf16_sampling_keeps_the_cache_in_bf16_and_the_guidance_in_fp32(var_model, fmt_model):
+    labels = torch.tensor([2, 5])
+    cache = var_model.make_cache()
+    steps = run_steps(var_steps, var_model, labels, 0, precision='bf16', kv_cache=cache, cfg=1.5)
+    assert all(logits.dtype == torch.float32 for _, _, logits, _ in steps)     # guide() and softmax in fp32
+    assert {c.k.dtype for c in cache['blocks']} == {torch.bfloat16}
+    fp32 = run_steps(var_steps, var_model, labels, 0, kv_cache=cache, cfg=1.5)     # the same cache object, back in fp32
+    assert {c.k.dtype for c in cache['blocks']} == {torch.float32}
+    agree = torch.cat([(a[1] == b[1]).flatten() for a, b in zip(steps, fp32)]).float().mean()
+    assert agree > 0.5                                                             # bf16 logits: mostly the same draws
+    tokens = fmt_few_sets(fmt_model, labels, 0, precision='bf16')
+    assert tokens.shape == (2, 8, 8) and tokens.dtype == torch.long
+
+
+@pytest.mark.parametrize('kw, err, match', [
+    (dict(precision='fp64'), ValueError, "precision='fp64'"),
+    (dict(precision='auto'), ValueError, "precision='auto'"),
+    (dict(compile='yes'), TypeError, "compile='yes'"),
+    (dict(compile={1: 2}), TypeError, 'compile='),
+])
+def test_bad_speed_arguments_are_named(var_model, fmt_model, kw, err, match):
+    labels = torch.tensor([0])
+    with pytest.raises(err, match=match): var_generate(var_model, labels, **kw)
+    with pytest.raises(err, match=match): fmt_generate(fmt_model, labels, **kw)
+
+
+def test_paper_presets_match_var_sizes():
+    "FMTConfig.paper(preset, d) is within 5% of VAR-d's parameters at ImageNet-256 scale (built on the meta device)."
+    with torch.device('meta'):
+        for depth in (16, 20, 24, 30):
+            fmt, var = FMT(FMTConfig.paper('SAR-TS', depth)), VAR(VARConfig.official(depth))
+            n_fmt, n_var = (sum(p.numel() for p in m.parameters()) for m in (fmt, var))
+            assert abs(n_fmt / n_var - 1) < 0.05, (depth, n_fmt, n_var)
+            assert (fmt.cfg.h, fmt.cfg.w, fmt.cfg.vocab_size, fmt.cfg.n_classes) == (16, 16, 4096, 1000)
+    assert FMTConfig.paper('AR').sample_intervals == 'ar'

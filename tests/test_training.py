@@ -1,4 +1,4 @@
-"The training loop from the outside: a SIGKILLed run resumes exactly, two-process DDP equals one process, damaged checkpoints."
+"The training loop from the outside: a SIGKILLed run resumes exactly, two-process DDP and FSDP equal one process, damaged checkpoints."
 import os
 import signal
 import socket
@@ -83,6 +83,31 @@ def test_two_process_ddp_matches_one_process_on_the_same_global_batch(tmp_path):
     a, b = load_checkpoint(tmp_path / 'two' / 'last.pt'), load_checkpoint(tmp_path / 'one' / 'last.pt')
     for k in a['model']: assert torch.allclose(a['model'][k], b['model'][k], atol=1e-5)
     assert len(a['rng']) == 2                                                    # both ranks' random states
+
+
+def test_two_process_fsdp_matches_one_process_and_resumes_exactly(tmp_path):
+    "FSDP (gloo on CPU): the same steps as one process on the same global batch; stopped and resumed, the same run."
+    torchrun = lambda: (sys.executable, '-m', 'torch.distributed.run', '--nnodes', '1', '--nproc_per_node', '2',
+                        '--master_addr', '127.0.0.1', '--master_port', str(free_port()))
+    train_here(tmp_path / 'one', steps=12, ckpt_every=4, batch_size=32, dropout=0.0)
+    fsdp = ['--strategy', 'fsdp', '--batch', 16, '--ckpt-every', 4]
+    run_script(tmp_path / 'two', '--steps', 12, *fsdp, '--dropout', 0, launcher=torchrun())   # no dropout: ranks draw their own
+    run_script(tmp_path / 'full', '--steps', 12, *fsdp, launcher=torchrun())             # with dropout, uninterrupted
+    assert load_checkpoint(tmp_path / 'full' / 'prev.pt')['step'] == 8
+    run_script(tmp_path / 'cut', '--steps', 12, *fsdp, '--resume-from', tmp_path / 'full' / 'prev.pt', launcher=torchrun())
+    one, two, full, cut = (torch.tensor(losses(tmp_path / d)) for d in ('one', 'two', 'full', 'cut'))
+    assert len(one) == len(two) == len(full) == 12 and len(cut) == 4
+    assert torch.allclose(two, one, atol=1e-6, rtol=0)
+    assert torch.equal(cut, full[8:])                            # resumed from step 8, the sharded run repeats exactly
+    a, b, c, f = (load_checkpoint(tmp_path / d / 'last.pt') for d in ('two', 'one', 'cut', 'full'))
+    assert set(a['model']) == set(b['model'])                                    # gathered: the unsharded layout
+    assert all(isinstance(k, str) for k in a['optimizer']['state'])              # optimiser state keyed by parameter name
+    for k in a['model']:
+        assert torch.allclose(a['model'][k], b['model'][k], atol=1e-5)
+        assert torch.equal(f['model'][k], c['model'][k]) and torch.equal(f['ema'][k], c['ema'][k])
+    assert isinstance(load_model(tmp_path / 'two' / 'last.pt'), train_script.MLP)   # loads like any checkpoint
+    train_here(tmp_path / 'two', steps=14, ckpt_every=2, batch_size=32, resume=True)   # continues in one process
+    assert len(losses(tmp_path / 'two')) == 14
 
 
 def test_damaged_checkpoint_is_named_and_the_previous_one_still_loads(tmp_path):

@@ -24,16 +24,20 @@ class MLPConfig:
 
 @register_model
 class MLP(nn.Module):
-    "Two-layer classifier with dropout (so resume must restore the random state to repeat a run)."
+    "Classifier with dropout (so resume must restore the random state to repeat a run); its two blocks in a ModuleList, as FSDP's units."
     kind = 'test_mlp'
 
     def __init__(self, cfg: MLPConfig):
         super().__init__()
         self.cfg = cfg
-        self.net = nn.Sequential(nn.Linear(16, cfg.width), nn.LayerNorm(cfg.width), nn.GELU(), nn.Dropout(cfg.dropout),
-                                 nn.Linear(cfg.width, 4))
+        self.blocks = nn.ModuleList([
+            nn.Sequential(nn.Linear(16, cfg.width), nn.LayerNorm(cfg.width), nn.GELU(), nn.Dropout(cfg.dropout)),
+            nn.Sequential(nn.Linear(cfg.width, cfg.width), nn.GELU())])
+        self.head = nn.Linear(cfg.width, 4)
 
-    def forward(self, x): return self.net(x)
+    def forward(self, x):
+        for block in self.blocks: x = block(x)
+        return self.head(x)
 
     def compute_loss(self, batch):
         x, y = batch
@@ -50,13 +54,16 @@ def synthetic_data(n: int = 256):
     return x, y
 
 
-def train(out_dir, steps=40, batch_size=16, ckpt_every=5, dropout=0.2, resume=False, grad_accum=1, seed=0):
+def train(out_dir, steps=40, batch_size=16, ckpt_every=5, dropout=0.2, resume=False, grad_accum=1, seed=0, strategy='ddp',
+          resume_from=None):
     "Build the model and data, call fit, return its FitResult."
     torch.manual_seed(seed)
     model = MLP(MLPConfig(dropout=dropout))
     cfg = TrainConfig(steps=steps, lr=3e-3, warmup_steps=5, log_every=1, ckpt_every=ckpt_every, grad_accum=grad_accum,
-                      out_dir=str(out_dir), progress=False, seed=seed, ema_decay=0.95)
-    return fit(model, make_loader(*synthetic_data(), batch_size=batch_size, seed=seed), cfg, device='cpu', resume=resume)
+                      out_dir=str(out_dir), progress=False, seed=seed, ema_decay=0.95,
+                      strategy=strategy)
+    return fit(model, make_loader(*synthetic_data(), batch_size=batch_size, seed=seed), cfg, device='cpu', resume=resume,
+               resume_from=resume_from)
 
 
 if __name__ == '__main__':
@@ -68,6 +75,8 @@ if __name__ == '__main__':
     p.add_argument('--dropout', type=float, default=0.2)
     p.add_argument('--grad-accum', type=int, default=1)
     p.add_argument('--resume', action='store_true')
+    p.add_argument('--strategy', default='ddp', choices=('ddp', 'fsdp'))
+    p.add_argument('--resume-from', default=None, help='a checkpoint file to continue from')
     a = p.parse_args()
     torch.set_num_threads(1)
-    train(a.out, a.steps, a.batch, a.ckpt_every, a.dropout, a.resume, a.grad_accum)
+    train(a.out, a.steps, a.batch, a.ckpt_every, a.dropout, a.resume, a.grad_accum, strategy=a.strategy, resume_from=a.resume_from)
