@@ -27,8 +27,9 @@ __all__ = ['CLASS_NAMES', 'IMAGE_SIZE', 'N_CLASSES', 'DEBIAN_DIR', 'IDX_FILES', 
            'TORCHVISION_SPLITS', 'DATASET_SPECS', 'data_cache_dir', 'find_fashion_mnist', 'checkpoint_dir', 'full_run',
            'to_model_range', 'to_uint8', 'load_fashion_mnist', 'seed_everything', 'get_device', 'make_loader',
            'fashion_mnist_loaders', 'show_images', 'show_heatmap', 'ImageDataset', 'from_uint8', 'convert_images',
-           'fashion_mnist_dataset', 'draw_shapes', 'shapes_dataset', 'image_folder_dataset', 'dataset_to_tensors',
-           'torchvision_dataset', 'load_dataset', 'as_dataset', 'train_split', 'check_image_shape']
+           'fashion_mnist_dataset', 'shape_draws', 'draw_shapes', 'shapes_dataset', 'image_folder_dataset',
+           'dataset_to_tensors', 'torchvision_dataset', 'load_dataset', 'as_dataset', 'train_split',
+           'check_image_shape']
 
 # %% ../nbs/00_data.ipynb #9c100fe6
 CLASS_NAMES = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat',
@@ -406,17 +407,24 @@ SHAPE_COLOURS = torch.tensor([[230, 25, 75], [245, 130, 48], [255, 225, 25], [60
 BACKGROUND_COLOURS = torch.tensor([[0, 0, 0], [45, 45, 45], [20, 30, 80], [70, 35, 20]])       # black, grey, navy, brown
 
 # %% ../nbs/00_data.ipynb #47e6dfc2
-def draw_shapes(n: int, image_size: int = IMAGE_SIZE, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    "n images (n, 3, S, S) in [-1, 1], one shape each, and their labels (indices into SHAPE_NAMES); same seed, same images."
+def shape_draws(n: int, image_size: int = IMAGE_SIZE, seed: int = 0) -> dict[str, torch.Tensor]:
+    "The random choices behind draw_shapes: shape, colour and background indices, radius (n,) and centre (n, 2: x, y) in pixels."
     _check_size_channels(image_size, 3)
     if isinstance(n, bool) or not isinstance(n, int) or n < 0: raise ValueError(f"n={n!r}: expected a non-negative int")
     _check_seed(seed)
     g = torch.Generator().manual_seed(seed)
-    labels = torch.randperm(n, generator=g) % len(SHAPES)                                # balanced classes
-    fg = (SHAPE_COLOURS / 127.5 - 1)[torch.randint(len(SHAPE_COLOURS), (n,), generator=g)]            # (n, 3)
-    bg = (BACKGROUND_COLOURS / 127.5 - 1)[torch.randint(len(BACKGROUND_COLOURS), (n,), generator=g)]   # (n, 3)
+    shape = torch.randperm(n, generator=g) % len(SHAPES)                                 # balanced classes
+    colour = torch.randint(len(SHAPE_COLOURS), (n,), generator=g)
+    background = torch.randint(len(BACKGROUND_COLOURS), (n,), generator=g)
     radius = (0.18 + 0.2 * torch.rand(n, generator=g)) * image_size                     # pixels
     centre = radius[:, None] + torch.rand(n, 2, generator=g) * (image_size - 2 * radius[:, None])   # (n, 2): x, y inside
+    return {'shape': shape, 'colour': colour, 'background': background, 'radius': radius, 'centre': centre}
+
+def draw_shapes(n: int, image_size: int = IMAGE_SIZE, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    "n images (n, 3, S, S) in [-1, 1], one shape each, and their labels (indices into SHAPE_NAMES); same seed, same images."
+    d = shape_draws(n, image_size, seed)
+    labels, radius, centre = d['shape'], d['radius'], d['centre']
+    fg, bg = (SHAPE_COLOURS / 127.5 - 1)[d['colour']], (BACKGROUND_COLOURS / 127.5 - 1)[d['background']]   # (n, 3) each
     pix = torch.arange(image_size) + 0.5                                                # pixel centres
     alpha = torch.empty(n, 1, image_size, image_size)                                   # how much of each pixel the shape covers
     for c, distance in enumerate(SHAPES.values()):

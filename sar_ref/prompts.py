@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch.utils.data import DataLoader, Dataset
 
-from .data import (BACKGROUND_COLOURS, SHAPE_COLOURS, SHAPE_NAMES, SHAPES, ImageDataset, convert_images, draw_shapes,
-                          get_device)
+from .data import (BACKGROUND_COLOURS, SHAPE_COLOURS, SHAPE_NAMES, ImageDataset, convert_images, draw_shapes,
+                          IMAGE_SIZE, get_device, shape_draws)
 from .evaluation import ClassifierConfig, classify, evaluate_samples, train_classifier
 from .fmt import FMT, FMTConfig, EncoderBlock, _init_weights, generate, generate_steps
 from .training import TrainConfig, fit, load_checkpoint, load_model, register_model, save_model
@@ -43,15 +43,10 @@ ATTRIBUTES = {'shape': SHAPE_NAMES, 'colour': COLOUR_NAMES, 'background': BACKGR
 LARGE_RADIUS = 0.28     # radius / image side from which a shape is 'large' (draw_shapes draws 0.18 to 0.38)
 
 def shape_attributes(n: int, seed: int = 0) -> dict[str, torch.Tensor]:
-    "The attributes of draw_shapes(n, S, seed) for any S, as indices into ATTRIBUTES' words: its random draws, replayed."
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0: raise ValueError(f"n={n!r}: expected a non-negative int")
-    g = torch.Generator().manual_seed(seed)                                      # the same draws, in draw_shapes' order
-    shape = torch.randperm(n, generator=g) % len(SHAPES)
-    colour = torch.randint(len(SHAPE_COLOURS), (n,), generator=g)
-    background = torch.randint(len(BACKGROUND_COLOURS), (n,), generator=g)
-    radius = 0.18 + 0.2 * torch.rand(n, generator=g)                             # in image sides
-    centre = radius[:, None] + torch.rand(n, 2, generator=g) * (1 - 2 * radius[:, None])   # (n, 2): x, y in image sides
-    return {'shape': shape, 'colour': colour, 'background': background, 'size': (radius >= LARGE_RADIUS).long(),
+    "The attributes of draw_shapes(n, S, seed) for any S, as indices into ATTRIBUTES' words: its own random draws."
+    d = shape_draws(n, IMAGE_SIZE, seed)
+    radius, centre = d['radius'] / IMAGE_SIZE, d['centre'] / IMAGE_SIZE          # in image sides
+    return {'shape': d['shape'], 'colour': d['colour'], 'background': d['background'], 'size': (radius >= LARGE_RADIUS).long(),
             'row': (centre[:, 1] >= 0.5).long(), 'col': (centre[:, 0] >= 0.5).long()}
 
 def draw_captioned(n: int, image_size: int = 32, seed: int = 0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
