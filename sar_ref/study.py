@@ -36,16 +36,17 @@ from .var import generate as var_generate
 from .vqvae import VQVAEConfig, train_perceptual, train_vqvae
 
 # %% auto #0
-__all__ = ['STAGE_FAMILIES', 'STAGE_KEYS', 'PERCEPTUAL', 'DEFAULT_GUIDANCE', 'BUDGETS', 'METHODS', 'METHOD_NAMES', 'SAMPLERS',
-           'GUIDANCE', 'GENERATOR_KINDS', 'SAMPLE_BATCH', 'MAX_GRID_ROWS', 'STAGES', 'ROWS', 'CEILINGS',
-           'TABLE_COLUMNS', 'SPREAD_KEYS', 'default_arg', 'check_recipe', 'Budget', 'check_int', 'check_budget',
-           'check_methods', 'check_data', 'check_device', 'read_checkpoint', 'load_generator', 'sampler_for',
-           'default_cfg', 'default_cfg_schedule', 'sampler_steps', 'sample_images', 'round_robin_labels',
-           'class_major_labels', 'write_samples_npz', 'first_per_class', 'save_grid', 'up_to_date', 'var_config',
-           'fmt_config', 'train_classifier_stage', 'train_perceptual_stage', 'train_vqvae_stage', 'train_msvq_stage',
-           'train_var_stage', 'train_fmt_stage', 'Stage', 'Row', 'run_stage', 'device_label', 'measure', 'measure_row',
-           'reference_n', 'reference_row', 'measure_floor', 'measure_ceiling', 'format_cell', 'results_markdown',
-           'write_results', 'combine_runs', 'run_identity', 'check_demo_args', 'run_demo']
+__all__ = ['STAGE_FAMILIES', 'STAGE_KEYS', 'DRAW_DEFAULTS', 'PERCEPTUAL', 'DEFAULT_GUIDANCE', 'LONG_GUIDANCE', 'BUDGETS',
+           'METHODS', 'METHOD_NAMES', 'SAMPLERS', 'GUIDANCE', 'GENERATOR_KINDS', 'SAMPLE_BATCH', 'MAX_GRID_ROWS',
+           'STAGES', 'ROWS', 'CEILINGS', 'TABLE_COLUMNS', 'SPREAD_KEYS', 'default_arg', 'check_draw', 'check_recipe',
+           'Budget', 'check_int', 'check_budget', 'check_methods', 'check_data', 'check_device', 'read_checkpoint',
+           'load_generator', 'sampler_for', 'default_cfg', 'default_cfg_schedule', 'sampler_steps', 'sample_images',
+           'round_robin_labels', 'class_major_labels', 'write_samples_npz', 'first_per_class', 'save_grid',
+           'up_to_date', 'var_config', 'fmt_config', 'train_classifier_stage', 'train_perceptual_stage',
+           'train_vqvae_stage', 'train_msvq_stage', 'train_var_stage', 'train_fmt_stage', 'Stage', 'Row', 'run_stage',
+           'device_label', 'measure', 'measure_row', 'reference_n', 'reference_row', 'measure_floor', 'measure_ceiling',
+           'format_cell', 'results_markdown', 'write_results', 'combine_runs', 'run_identity', 'check_demo_args',
+           'run_demo']
 
 # %% ../nbs/09_experiments.ipynb #6ec9c818
 def default_arg(fn: Callable, name: str):
@@ -54,9 +55,21 @@ def default_arg(fn: Callable, name: str):
 
 STAGE_FAMILIES = ('classifier', 'perceptual', 'vqvae', 'msvq', 'var', 'fmt')   # the keys of a recipe's per-stage settings
 STAGE_KEYS = ('steps', 'batch_size', 'lr', 'perceptual', 'cfg')                 # what a recipe may set for a stage
+DRAW_DEFAULTS = {'temperature': 1.0, 'top_k': 0, 'top_p': 1.0}                   # the samplers' own: no filtering
 
-def check_recipe(stages: dict, guidance: dict):
-    "A ValueError naming the first per-stage setting or guidance entry a recipe may not hold."
+def check_draw(kind, kw) -> dict:
+    "A recipe's filters for one family: a dict of temperature > 0, top_k >= 0 (0: off), 0 < top_p <= 1; else a ValueError naming it."
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+    ok = kind in ('var', 'fmt') and isinstance(kw, dict) and set(kw) <= set(DRAW_DEFAULTS)
+    if ok:
+        t, k, p = ({**DRAW_DEFAULTS, **kw}[n] for n in DRAW_DEFAULTS)
+        ok = number(t) and t > 0 and isinstance(k, int) and not isinstance(k, bool) and k >= 0 and number(p) and 0 < p <= 1
+    if not ok: raise ValueError(f"filters[{kind!r}]={kw!r}: expected 'var' or 'fmt' -> a dict of temperature > 0, "
+                                f"top_k >= 0 (0: off), 0 < top_p <= 1")
+    return kw
+
+def check_recipe(stages: dict, guidance: dict, filters: dict | None = None):
+    "A ValueError naming the first per-stage setting, guidance or filter entry a recipe may not hold."
     for fam, kw in stages.items():
         if fam not in STAGE_FAMILIES: raise ValueError(f"stages: {fam!r} is not a stage; expected one of {STAGE_FAMILIES}")
         if bad := set(kw) - set(STAGE_KEYS): raise ValueError(f"stages[{fam!r}]: {sorted(bad)}; expected keys of {STAGE_KEYS}")
@@ -65,6 +78,7 @@ def check_recipe(stages: dict, guidance: dict):
               and g[0] >= 0 and g[1] in ('linear', 'constant'))
         if kind not in ('var', 'fmt') or not ok:
             raise ValueError(f"guidance[{kind!r}]={g!r}: expected 'var' or 'fmt' -> (scale >= 0, 'linear' or 'constant')")
+    for kind, kw in (filters or {}).items(): check_draw(kind, kw)
 
 # %% ../nbs/09_experiments.ipynb #40a58105
 @dataclass
@@ -84,8 +98,9 @@ class Budget:
     cache_tokens: bool = True       # keep the generators' tokenised training sets in checkpoint_dir(), keyed by the tokenizer
     stages: dict = field(default_factory=dict)   # per stage family: any of STAGE_KEYS; 'cfg' holds model-size fields
     guidance: dict = field(default_factory=dict) # 'var' / 'fmt': (scale, schedule) the rows are sampled with; else GUIDANCE's
+    filters: dict = field(default_factory=dict)  # 'var' / 'fmt': temperature, top_k, top_p of those draws; else DRAW_DEFAULTS
 
-    def __post_init__(self): check_recipe(self.stages, self.guidance)
+    def __post_init__(self): check_recipe(self.stages, self.guidance, self.filters)
 
     def train_steps(self, train_fn: Callable, family: str | None = None) -> int:
         "Steps for a train_* function: the stage's own count, else the budget's fixed count, else the function's default times step_scale."
@@ -105,11 +120,17 @@ class Budget:
         "The guidance (scale, schedule) the main job samples a 'var' or 'fmt' generator with: the recipe's, else its sampler's default."
         return tuple(self.guidance.get(kind, GUIDANCE[kind]))
 
+    def draw_kw(self, kind: str) -> dict:
+        "The temperature, top_k and top_p the main job samples a 'var' or 'fmt' generator with: the recipe's, else no filtering."
+        return {**DRAW_DEFAULTS, **self.filters.get(kind, {})}
+
 # %% ../nbs/09_experiments.ipynb #30058d65
 PERCEPTUAL = dict(perceptual=1.0)   # both tokenizers: MSE + 1.0 x the perceptual loss (notebook 02's ablation)
 # The default recipe's guidance, chosen on the validation reference over two training seeds of this recipe
 # (benchmarks/bench_guidance.py: the lowest mean FD per family; benchmarks/RESULTS.md has the sweep)
 DEFAULT_GUIDANCE = {'var': (3.0, 'linear'), 'fmt': (5.0, 'linear')}
+# The long recipe's, chosen the same way on its own run's validation reference: better-trained models want less
+LONG_GUIDANCE = {'var': (1.5, 'linear'), 'fmt': (3.5, 'linear')}
 
 BUDGETS = {b.name: b for b in (
     Budget('tiny', 'seconds, tiny models on 2,000 images: for tests; its numbers mean nothing', steps=20, n_train=TEST_SUBSET,
@@ -117,14 +138,15 @@ BUDGETS = {b.name: b for b in (
            stages={'vqvae': PERCEPTUAL, 'msvq': PERCEPTUAL}),
     Budget('default', "each module's default models and steps: about 20 minutes on a 2-core CPU",
            stages={'vqvae': PERCEPTUAL, 'msvq': PERCEPTUAL}, guidance=DEFAULT_GUIDANCE),
-    Budget('long', 'the default models trained 2x (tokenizers) to 5x (generators) longer: about 2 hours of one CPU core, estimated',
+    Budget('long', 'the default models trained 2x (tokenizers) to 5x (generators) longer: about 1.5 hours on a 2-core CPU',
            stages={'vqvae': dict(steps=1600, **PERCEPTUAL), 'msvq': dict(steps=600, **PERCEPTUAL),
-                   'var': dict(steps=3000), 'fmt': dict(steps=4000)}),
+                   'var': dict(steps=3000), 'fmt': dict(steps=4000)}, guidance=LONG_GUIDANCE),
     Budget('gpu', 'larger models, batches of 256, 20-31x the default epochs: sized for one H100/H200 in about 10 minutes',
            stages={'vqvae': dict(steps=4000, batch_size=256, cfg=dict(channels=(32, 64, 128)), **PERCEPTUAL),
                    'msvq': dict(steps=1500, batch_size=256, **PERCEPTUAL),
                    'var': dict(steps=6000, batch_size=256, lr=1e-3, cfg=dict(depth=8, width=256, n_heads=8)),
-                   'fmt': dict(steps=6000, batch_size=256, lr=1e-3, cfg=dict(width=256, enc_depth=4, dec_depth=4, n_heads=8))}),
+                   'fmt': dict(steps=6000, batch_size=256, lr=1e-3, cfg=dict(width=256, enc_depth=4, dec_depth=4, n_heads=8))},
+           guidance=DEFAULT_GUIDANCE),
 )}
 
 # %% ../nbs/09_experiments.ipynb #8dfca695
@@ -415,15 +437,16 @@ def device_label(device: torch.device) -> str:
 
 def measure(model: nn.Module, labels: torch.Tensor, classifier: nn.Module, real_feats: torch.Tensor, *, order=None,
             intervals=None, cfg: float | None = None, cfg_schedule: str | None = None, seed: int = 0, kv_cache: bool = True,
-            progress: bool = True, desc: str = 'sampling') -> tuple[dict, torch.Tensor]:
-    "Sample `labels` (N,) from a VAR or FMT and score the images: (their metrics, the images uint8 (N, H, W) or (N, H, W, 3))."
+            progress: bool = True, desc: str = 'sampling', **draw_kw) -> tuple[dict, torch.Tensor]:
+    "Sample `labels` (N,) from a VAR or FMT (`draw_kw`: temperature, top_k, top_p) and score the images: (their metrics, the images uint8 (N, H, W) or (N, H, W, 3))."
+    draw_kw = {**DRAW_DEFAULTS, **draw_kw}
     cfg = default_cfg(model) if cfg is None else cfg
     cfg_schedule = default_cfg_schedule(model) if cfg_schedule is None else cfg_schedule
     images, seconds = sample_images(model, labels, order=order, intervals=intervals, cfg=cfg, cfg_schedule=cfg_schedule,
-                                    seed=seed, kv_cache=kv_cache, progress=progress, desc=desc)
+                                    seed=seed, kv_cache=kv_cache, progress=progress, desc=desc, **draw_kw)
     return {'steps': sampler_steps(model, intervals), 'parameters': model.n_params(), 'seconds_per_image': seconds / len(labels),
             'device': device_label(next(model.parameters()).device), 'sampler': 'kv_cache' if kv_cache else 'plain',
-            'cfg': cfg, 'cfg_schedule': cfg_schedule, 'order': order, 'intervals': intervals,
+            'cfg': cfg, 'cfg_schedule': cfg_schedule, **draw_kw, 'order': order, 'intervals': intervals,
             **evaluate_samples(images, labels, classifier=classifier, real_feats=real_feats)}, images
 
 # %% ../nbs/09_experiments.ipynb #7f4714c0
@@ -435,7 +458,8 @@ def measure_row(row: Row, run: Path, b: Budget, classifier: Callable, device: to
     model = load_generator(run / row.ckpt, device)
     scale, schedule = b.sampling(model.kind)
     metrics, images = measure(model, labels, clf, real_feats, intervals=row.intervals,
-                              cfg=scale if cfg is None else cfg, cfg_schedule=schedule, seed=seed, kv_cache=kv_cache, progress=progress, desc=f'sampling {row.key}')
+                              cfg=scale if cfg is None else cfg, cfg_schedule=schedule, seed=seed, kv_cache=kv_cache, progress=progress,
+                              desc=f'sampling {row.key}', **b.draw_kw(model.kind))
     write_samples_npz(run / 'samples' / f'{row.key}.npz', images, labels)
     save_grid(images, b.grid_per_class, run / 'grids' / f'{row.key}.png',
               title=f"{METHOD_NAMES[row.method]}, {metrics['steps']} steps", class_names=class_names)
@@ -451,7 +475,7 @@ def reference_n(b: Budget, data: ImageDataset) -> int:
 def reference_row(method: str, key: str, metrics: dict) -> dict:
     "A table row of real or reconstructed images: no steps, parameters, timing or sampler."
     return {'method': method, 'key': key, **dict.fromkeys(('steps', 'parameters', 'seconds_per_image', 'device', 'sampler', 'cfg',
-                                                            'cfg_schedule', 'order', 'intervals')), **metrics}
+                                                            'cfg_schedule', *DRAW_DEFAULTS, 'order', 'intervals')), **metrics}
 
 def measure_floor(run: Path, b: Budget, classifier: Callable, data: ImageDataset | None = None) -> dict:
     "The real-data floor at the rows' sample count, or all held-out images if fewer (held-out real images as samples), and their grid."
@@ -580,6 +604,7 @@ def run_demo(out='runs/demo', budget: str = 'default', methods=METHODS, device=N
 
     rows, settings = [], {'cfg': cfg, 'sampler': 'kv_cache' if kv_cache else 'plain',
                           'defaults': {k: list(b.sampling(k)) for k in GUIDANCE}}   # other guidance: measured again
+    if b.filters: settings['filters'] = {k: b.draw_kw(k) for k in GUIDANCE}             # and other filters
     for row in (r for r in ROWS if r.method in methods):
         path = run / 'samples' / f'{row.key}.json'
         saved = _read_json(path)

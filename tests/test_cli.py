@@ -2,8 +2,11 @@
 import json
 import os
 import signal
+import shutil
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,8 +14,9 @@ import torch
 
 from console import run_cli, script
 from sar_ref.cli import sar_ref_demo, sar_ref_sample, sar_ref_train_fmt
-from sar_ref.study import ROWS, STAGES
-from sar_ref.training import load_checkpoint
+from sar_ref.evaluation import real_features
+from sar_ref.study import ROWS, STAGES, Budget, measure_row
+from sar_ref.training import load_checkpoint, load_model
 
 ARTEFACTS = ['run.json', 'stages.json', 'metrics.json', 'results.md', 'results.csv']
 
@@ -93,6 +97,40 @@ def test_table_over_seeds(tiny_run):
     assert [r.split(' | ')[0] for r in rows] == ['| VAR', '| multi-scale reconstructions (ceiling)', '| real data (floor)']
     assert all(r.count('±') == 4 for r in rows[1:]) and rows[0].count('±') == 5          # FD, accuracy, precision, recall (+ time)
     assert (tmp / 'table.md').read_text().startswith('Mean ± standard deviation over 2 runs')
+
+
+def test_a_recipe_s_filters_reach_the_draw_and_its_record(tiny_run):
+    "A recipe's temperature / top-k / top-p are what measure_row samples with, and they are recorded beside the guidance."
+    tmp, run, _, _ = tiny_run
+    copy = tmp / 'filtered'
+    shutil.copytree(run, copy)
+    clf = load_model(copy / 'classifier.pt', kind='classifier')
+    feats = real_features(classifier=clf)
+    row = next(r for r in ROWS if r.method == 'VAR')
+    plain, cold = (measure_row(row, copy, Budget('t', per_class=3, grid_per_class=2, filters=f), lambda: (clf, feats), torch.device('cpu'))
+                   for f in ({}, {'var': {'temperature': 0.05, 'top_k': 4, 'top_p': 0.5}}))
+    assert (plain['temperature'], plain['top_k'], plain['top_p']) == (1.0, 0, 1.0)
+    assert (cold['temperature'], cold['top_k'], cold['top_p']) == (0.05, 4, 0.5)
+    assert plain['fd'] != cold['fd']                                       # another draw, not only another label
+
+
+def test_settings_sweep_covers_filters_and_picks_the_lowest_validation_fd(tiny_run):
+    "bench_guidance.py sweeps temperature and top-p beside the guidance, against the validation reference, and names the lowest mean FD."
+    tmp, run, _, _ = tiny_run
+    out = tmp / 'sweep.jsonl'
+    bench = Path(__file__).resolve().parent.parent / 'benchmarks' / 'bench_guidance.py'
+    res = subprocess.run([sys.executable, str(bench), '--run', str(run), '--models', 'var', '--per-class', '3', '--schedules', 'linear',
+                          '--var-cfgs', '1', '--temperatures', '0.5', '1', '--top-ps', '0.9', '1', '--out', str(out)],
+                         env=cli_env(tmp), capture_output=True, text=True, timeout=600, check=True)
+    cells = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted((c['temperature'], c['top_p']) for c in cells) == [(0.5, 0.9), (0.5, 1.0), (1.0, 0.9), (1.0, 1.0)]
+    assert all(c['reference'] == 'validation' and c['kind'] == 'var' and c['top_k'] == 0 for c in cells)
+    assert len({c['fd'] for c in cells}) == 4                              # four different draws
+    best = min(cells, key=lambda c: c['fd'])
+    assert (f"best var setting on the validation reference: cfg 1.0 linear, temperature {best['temperature']}, top_k 0, "
+            f"top_p {best['top_p']} (mean FD {best['fd']:.2f}") in res.stdout
+    again = subprocess.run([sys.executable, str(bench), '--select', str(out)], capture_output=True, text=True, timeout=120, check=True)
+    assert res.stdout.splitlines()[-1] == again.stdout.splitlines()[-1]     # --select applies the same rule to the file
 
 
 def test_killed_mid_stage_resumes_exactly(tiny_run):
