@@ -31,18 +31,18 @@ from .fmt import generate as fmt_generate
 from .msvq import train_msvq
 from .partitions import make_intervals
 from .training import CHECKPOINT_NAMES, CheckpointError, load_checkpoint, load_latest_checkpoint, load_model
-from .var import VAR_CFG, VAR_CFG_SCHEDULE, VARConfig, train_var
+from .var import VAR_CFG, VAR_CFG_SCHEDULE, VARConfig, check_filters, train_var
 from .var import generate as var_generate
 from .vqvae import VQVAEConfig, train_perceptual, train_vqvae
 
 # %% auto #0
-__all__ = ['STAGE_FAMILIES', 'STAGE_KEYS', 'DRAW_DEFAULTS', 'PERCEPTUAL', 'DEFAULT_GUIDANCE', 'LONG_GUIDANCE', 'BUDGETS',
-           'METHODS', 'METHOD_NAMES', 'SAMPLERS', 'GUIDANCE', 'GENERATOR_KINDS', 'SAMPLE_BATCH', 'MAX_GRID_ROWS',
-           'STAGES', 'ROWS', 'CEILINGS', 'TABLE_COLUMNS', 'SPREAD_KEYS', 'default_arg', 'check_draw', 'check_recipe',
-           'Budget', 'check_int', 'check_budget', 'check_methods', 'check_data', 'check_device', 'read_checkpoint',
-           'load_generator', 'sampler_for', 'default_cfg', 'default_cfg_schedule', 'sampler_steps', 'sample_images',
-           'round_robin_labels', 'class_major_labels', 'write_samples_npz', 'first_per_class', 'save_grid',
-           'up_to_date', 'var_config', 'fmt_config', 'train_classifier_stage', 'train_perceptual_stage',
+__all__ = ['STAGE_FAMILIES', 'STAGE_KEYS', 'DRAW_DEFAULTS', 'PERCEPTUAL', 'DEFAULT_GUIDANCE', 'DEFAULT_FILTERS', 'LONG_GUIDANCE',
+           'BUDGETS', 'METHODS', 'METHOD_NAMES', 'SAMPLERS', 'GUIDANCE', 'GENERATOR_KINDS', 'SAMPLE_BATCH',
+           'MAX_GRID_ROWS', 'STAGES', 'ROWS', 'CEILINGS', 'TABLE_COLUMNS', 'SPREAD_KEYS', 'default_arg', 'check_draw',
+           'check_recipe', 'Budget', 'check_int', 'check_budget', 'check_methods', 'check_data', 'check_device',
+           'read_checkpoint', 'load_generator', 'sampler_for', 'default_cfg', 'default_cfg_schedule', 'sampler_steps',
+           'sample_images', 'round_robin_labels', 'class_major_labels', 'write_samples_npz', 'first_per_class',
+           'save_grid', 'up_to_date', 'var_config', 'fmt_config', 'train_classifier_stage', 'train_perceptual_stage',
            'train_vqvae_stage', 'train_msvq_stage', 'train_var_stage', 'train_fmt_stage', 'Stage', 'Row', 'run_stage',
            'device_label', 'measure', 'measure_row', 'reference_n', 'reference_row', 'measure_floor', 'measure_ceiling',
            'format_cell', 'results_markdown', 'write_results', 'combine_runs', 'run_identity', 'check_demo_args',
@@ -58,14 +58,11 @@ STAGE_KEYS = ('steps', 'batch_size', 'lr', 'perceptual', 'cfg')                 
 DRAW_DEFAULTS = {'temperature': 1.0, 'top_k': 0, 'top_p': 1.0}                   # the samplers' own: no filtering
 
 def check_draw(kind, kw) -> dict:
-    "A recipe's filters for one family: a dict of temperature > 0, top_k >= 0 (0: off), 0 < top_p <= 1; else a ValueError naming it."
-    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
-    ok = kind in ('var', 'fmt') and isinstance(kw, dict) and set(kw) <= set(DRAW_DEFAULTS)
-    if ok:
-        t, k, p = ({**DRAW_DEFAULTS, **kw}[n] for n in DRAW_DEFAULTS)
-        ok = number(t) and t > 0 and isinstance(k, int) and not isinstance(k, bool) and k >= 0 and number(p) and 0 < p <= 1
-    if not ok: raise ValueError(f"filters[{kind!r}]={kw!r}: expected 'var' or 'fmt' -> a dict of temperature > 0, "
-                                f"top_k >= 0 (0: off), 0 < top_p <= 1")
+    "A recipe's filters for one family: 'var' or 'fmt' -> a dict of any of DRAW_DEFAULTS' keys, each checked as the samplers check it."
+    if kind not in ('var', 'fmt') or not isinstance(kw, dict) or not set(kw) <= set(DRAW_DEFAULTS):
+        raise ValueError(f"filters[{kind!r}]={kw!r}: expected 'var' or 'fmt' -> a dict with any of {list(DRAW_DEFAULTS)}")
+    try: check_filters(**{**DRAW_DEFAULTS, **kw})
+    except ValueError as e: raise ValueError(f"filters[{kind!r}]: {e}") from None
     return kw
 
 def check_recipe(stages: dict, guidance: dict, filters: dict | None = None):
@@ -129,6 +126,8 @@ PERCEPTUAL = dict(perceptual=1.0)   # both tokenizers: MSE + 1.0 x the perceptua
 # The default recipe's guidance, chosen on the validation reference over two training seeds of this recipe
 # (benchmarks/bench_guidance.py: the lowest mean FD per family; benchmarks/RESULTS.md has the sweep)
 DEFAULT_GUIDANCE = {'var': (3.0, 'linear'), 'fmt': (5.0, 'linear')}
+# and its draw: the FMTs at temperature 0.9, the lowest mean validation FD of the same two seeds' filter sweep (VAR: unfiltered)
+DEFAULT_FILTERS = {'fmt': {'temperature': 0.9}}
 # The long recipe's, chosen the same way on its own run's validation reference: better-trained models want less
 LONG_GUIDANCE = {'var': (1.5, 'linear'), 'fmt': (3.5, 'linear')}
 
@@ -136,8 +135,8 @@ BUDGETS = {b.name: b for b in (
     Budget('tiny', 'seconds, tiny models on 2,000 images: for tests; its numbers mean nothing', steps=20, n_train=TEST_SUBSET,
            batch_size=32, tiny_models=True, per_class=4, grid_per_class=4, log_every=5, ckpt_every=10, cache_tokens=False,
            stages={'vqvae': PERCEPTUAL, 'msvq': PERCEPTUAL}),
-    Budget('default', "each module's default models and steps: about 20 minutes on a 2-core CPU",
-           stages={'vqvae': PERCEPTUAL, 'msvq': PERCEPTUAL}, guidance=DEFAULT_GUIDANCE),
+    Budget('default', "each module's default models and steps: about 22 minutes on a 2-core CPU",
+           stages={'vqvae': PERCEPTUAL, 'msvq': PERCEPTUAL}, guidance=DEFAULT_GUIDANCE, filters=DEFAULT_FILTERS),
     Budget('long', 'the default models trained 2x (tokenizers) to 5x (generators) longer: about 1.5 hours on a 2-core CPU',
            stages={'vqvae': dict(steps=1600, **PERCEPTUAL), 'msvq': dict(steps=600, **PERCEPTUAL),
                    'var': dict(steps=3000), 'fmt': dict(steps=4000)}, guidance=LONG_GUIDANCE),

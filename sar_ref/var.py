@@ -25,7 +25,7 @@ from .training import TrainConfig, autocast, build_model, fit, load_model, model
 __all__ = ['CFG_SCHEDULES', 'SAMPLE_PRECISIONS', 'COMPILED_STEPS', 'VAR_CFG', 'VAR_CFG_SCHEDULE', 'VAR_CHECKPOINT',
            'scale_levels', 'block_causal_mask', 'KVCache', 'ModelCache', 'ready_cache', 'Attention', 'MLP',
            'AdaLNBlock', 'AdaLNHead', 'check_var_config', 'VARConfig', 'drop_class_labels', 'TokenGenerator',
-           'init_var_weights', 'var_forward', 'var_loss', 'VAR', 'top_k_top_p_filter', 'sample_tokens',
+           'init_var_weights', 'var_forward', 'var_loss', 'VAR', 'top_k_top_p_filter', 'sample_tokens', 'check_filters',
            'check_sampling_args', 'guidance_scale', 'guide', 'with_null_class', 'eval_mode', 'step_function',
            'network_call', 'generate_steps', 'generate', 'keep_masks', 'box_mask', 'edit', 'tokenize_dataset',
            'tokenizer_digest', 'tokenized_dataset', 'default_tokenizer', 'train_var', 'evaluate_var']
@@ -430,6 +430,16 @@ def sample_tokens(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0
 CFG_SCHEDULES = ('linear', 'constant')
 SAMPLE_PRECISIONS = ('fp32', 'bf16', 'fp16')     # of the network calls; guidance, softmax and the draw stay in fp32
 
+def check_filters(temperature, top_k, top_p, vocab_size: int | None = None) -> None:
+    "The draw's filters: temperature > 0, top_k an int in 0..vocab_size (0 = off; any size when `vocab_size` is None), top_p in (0, 1]."
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
+        raise ValueError(f"temperature={temperature!r}: expected a number > 0")
+    most = 'vocab_size' if vocab_size is None else f'vocab_size={vocab_size}'
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 0 <= top_k <= (top_k if vocab_size is None else vocab_size):
+        raise ValueError(f"top_k={top_k!r}: expected an int in 0..{most} (0 = off)")
+    if isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1:
+        raise ValueError(f"top_p={top_p!r}: expected a value in (0, 1] (1 = off)")
+
 def check_sampling_args(labels, n_classes: int, vocab_size: int, *, cfg, cfg_schedule, temperature, top_k, top_p,
                         precision='fp32', compile=False) -> None:
     "The one validator of every sampler's arguments: a TypeError or ValueError naming the first bad one."
@@ -442,12 +452,7 @@ def check_sampling_args(labels, n_classes: int, vocab_size: int, *, cfg, cfg_sch
     if isinstance(cfg, bool) or not isinstance(cfg, (int, float)) or not cfg >= 0:
         raise ValueError(f"cfg={cfg!r}: expected a guidance scale >= 0 (0: no guidance)")
     if cfg_schedule not in CFG_SCHEDULES: raise ValueError(f"cfg_schedule={cfg_schedule!r}: expected one of {CFG_SCHEDULES}")
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
-        raise ValueError(f"temperature={temperature!r}: expected a number > 0")
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 0 <= top_k <= vocab_size:
-        raise ValueError(f"top_k={top_k!r}: expected an int in 0..vocab_size={vocab_size} (0 = off)")
-    if isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1:
-        raise ValueError(f"top_p={top_p!r}: expected a value in (0, 1] (1 = off)")
+    check_filters(temperature, top_k, top_p, vocab_size)
     if precision not in SAMPLE_PRECISIONS: raise ValueError(f"precision={precision!r}: expected one of {SAMPLE_PRECISIONS}")
     if not (isinstance(compile, bool) or isinstance(compile, dict) and all(isinstance(k, str) for k in compile)):
         raise TypeError(f"compile={compile!r}: expected True, False or a dict of torch.compile keyword arguments")
