@@ -66,7 +66,9 @@ def check_draw(kind, kw) -> dict:
     return kw
 
 def check_recipe(stages: dict, guidance: dict, filters: dict | None = None):
-    "A ValueError naming the first per-stage setting, guidance or filter entry a recipe may not hold."
+    "A TypeError or ValueError naming the first per-stage setting, guidance or filter entry a recipe may not hold."
+    for name, d in (('stages', stages), ('guidance', guidance), ('filters', filters or {})):
+        if not isinstance(d, dict): raise TypeError(f"{name}={d!r}: expected a dict keyed by stage family or 'var' / 'fmt'")
     for fam, kw in stages.items():
         if fam not in STAGE_FAMILIES: raise ValueError(f"stages: {fam!r} is not a stage; expected one of {STAGE_FAMILIES}")
         if bad := set(kw) - set(STAGE_KEYS): raise ValueError(f"stages[{fam!r}]: {sorted(bad)}; expected keys of {STAGE_KEYS}")
